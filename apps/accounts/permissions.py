@@ -1,0 +1,51 @@
+"""The one permission table: which project roles may take which actions.
+
+Every page and API endpoint asks ``apps.accounts.access`` for a project with an action
+from this table, so a role's rights are changed here and nowhere else.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from apps.accounts.models import Role
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    COMMENT = "comment"
+    EDIT_PROJECT = "edit_project"
+    MANAGE_MEMBERS = "manage_members"
+    UPLOAD_DATASET = "upload_dataset"
+    START_ITERATION = "start_iteration"
+    REQUEST_PROMOTION = "request_promotion"
+    DECIDE = "decide"
+    PREDICT = "predict"
+
+
+_READ = frozenset({Action.VIEW, Action.COMMENT})
+_BUILD = frozenset(
+    {
+        Action.UPLOAD_DATASET,
+        Action.START_ITERATION,
+        Action.REQUEST_PROMOTION,
+        Action.PREDICT,
+    }
+)
+
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.OWNER: _READ | _BUILD | {Action.EDIT_PROJECT, Action.MANAGE_MEMBERS},
+    Role.DATA_SCIENTIST: _READ | _BUILD | {Action.EDIT_PROJECT},
+    Role.STAKEHOLDER: _READ,
+    Role.DECISION_MAKER: _READ | {Action.DECIDE},
+}
+
+
+def actions_for_roles(roles: Iterable[str]) -> frozenset[Action]:
+    allowed: frozenset[Action] = frozenset()
+    for role in roles:
+        allowed |= ROLE_ACTIONS.get(Role(role), frozenset())
+    return allowed
+
+
+def roles_allow(roles: Iterable[str], action: Action) -> bool:
+    return action in actions_for_roles(roles)

@@ -1,0 +1,60 @@
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditLogImmutable(Exception):
+    """Raised on any attempt to change or delete a recorded audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AuditLogImmutable("Audit events are append-only and cannot be updated.")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise AuditLogImmutable("Audit events are append-only and cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One state change in the portal: who did what to which object, before and after."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for changes made by the system, such as a worker finishing a run.",
+    )
+    project = models.ForeignKey(
+        "projects.Project",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+    )
+    action = models.CharField(max_length=64, help_text="Dotted name, such as iteration.queued.")
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AuditLogImmutable("Audit events are append-only and cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AuditLogImmutable("Audit events are append-only and cannot be deleted.")

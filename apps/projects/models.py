@@ -1,0 +1,118 @@
+import math
+
+from django.conf import settings
+from django.db import models
+
+
+class Stage(models.TextChoices):
+    FRAMING = "framing", "Framing"
+    APPROVED = "approved", "Framing approved"
+    IN_DEVELOPMENT = "in_development", "In development"
+    IN_PRODUCTION = "in_production", "In production"
+    RETIRED = "retired", "Retired"
+    REJECTED = "rejected", "Rejected"
+
+
+STAGE_TRANSITIONS: dict[str, frozenset[str]] = {
+    Stage.FRAMING: frozenset({Stage.APPROVED, Stage.REJECTED}),
+    Stage.APPROVED: frozenset({Stage.IN_DEVELOPMENT}),
+    Stage.IN_DEVELOPMENT: frozenset({Stage.IN_PRODUCTION}),
+    Stage.IN_PRODUCTION: frozenset({Stage.RETIRED}),
+    Stage.REJECTED: frozenset({Stage.FRAMING}),
+    Stage.RETIRED: frozenset(),
+}
+
+
+class TaskType(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+    REGRESSION = "regression", "Regression"
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    business_problem = models.TextField(
+        help_text="The decision the model supports and why it matters."
+    )
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.FRAMING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    first_model_by = models.DateField(null=True, blank=True)
+    production_by = models.DateField(null=True, blank=True)
+    expected_iterations = models.PositiveIntegerField(null=True, blank=True)
+
+    cost_false_positive = models.FloatField(
+        null=True, blank=True, help_text="Cost of one false alarm, in the project's unit."
+    )
+    cost_false_negative = models.FloatField(
+        null=True, blank=True, help_text="Cost of one missed positive, in the project's unit."
+    )
+
+    # Set by apps.accounts.access for the requesting user; not stored.
+    user_roles: list[str]
+    user_actions: frozenset[str]
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricKind(models.TextChoices):
+    BUSINESS = "business", "Business"
+    MODEL = "model", "Model"
+    OPERATIONAL = "operational", "Operational"
+
+
+class Direction(models.TextChoices):
+    HIGHER = "higher", "Higher is better"
+    LOWER = "lower", "Lower is better"
+
+
+class Verdict(models.TextChoices):
+    MET = "met", "Met"
+    MISSED = "missed", "Missed"
+    UNDEFINED = "undefined", "Undefined"
+
+
+def verdict_for(*, value: float | None, threshold: float | None, direction: str) -> str:
+    """Judge ``value`` against ``threshold``. A missing or non-finite value never counts as met."""
+    if threshold is None or value is None or not math.isfinite(value):
+        return Verdict.UNDEFINED
+    if direction == Direction.HIGHER:
+        return Verdict.MET if value >= threshold else Verdict.MISSED
+    return Verdict.MET if value <= threshold else Verdict.MISSED
+
+
+class SuccessMetric(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=MetricKind.choices, default=MetricKind.MODEL)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    target = models.FloatField()
+    minimum = models.FloatField(null=True, blank=True)
+    stretch = models.FloatField(null=True, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=32, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="metric_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_direction_display()}, target {self.target})"
+
+    def verdict(self, value: float | None) -> str:
+        return verdict_for(value=value, threshold=self.target, direction=self.direction)
+
+    def minimum_verdict(self, value: float | None) -> str:
+        return verdict_for(value=value, threshold=self.minimum, direction=self.direction)

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_patterns = [
+    path("", include("apps.accounts.api_urls")),
+    path("", include("apps.projects.api_urls")),
+    path("", include("apps.datasets.api_urls")),
+    path("", include("apps.iterations.api_urls")),
+    path("", include("apps.approvals.api_urls")),
+    path("", include("apps.deployments.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include(api_patterns)),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.projects.urls")),
+    path("", include("apps.datasets.urls")),
+    path("", include("apps.iterations.urls")),
+    path("", include("apps.approvals.urls")),
+    path("", include("apps.deployments.urls")),
+    path("", include("apps.dashboards.urls")),
+]
