@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Role
@@ -42,48 +41,47 @@ def _mlflow_dir(factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_user(db: None) -> Callable[[str], AbstractUser]:
-    def make(username: str) -> AbstractUser:
-        user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(
+def make_user(db: None) -> Callable[[str], User]:
+    def make(username: str) -> User:
+        user, created = User.objects.get_or_create(
             username=username, defaults={"email": f"{username}@example.com"}
         )
         if created:
             user.set_password(PASSWORD)
             user.save()
-        return user  # type: ignore[return-value]
+        return user
 
     return make
 
 
 @pytest.fixture
-def alice(make_user: Callable[[str], AbstractUser]) -> AbstractUser:
+def alice(make_user: Callable[[str], User]) -> User:
     return make_user("alice")
 
 
 @pytest.fixture
-def sam(make_user: Callable[[str], AbstractUser]) -> AbstractUser:
+def sam(make_user: Callable[[str], User]) -> User:
     return make_user("sam")
 
 
 @pytest.fixture
-def dana(make_user: Callable[[str], AbstractUser]) -> AbstractUser:
+def dana(make_user: Callable[[str], User]) -> User:
     return make_user("dana")
 
 
 @pytest.fixture
-def dave(make_user: Callable[[str], AbstractUser]) -> AbstractUser:
+def dave(make_user: Callable[[str], User]) -> User:
     return make_user("dave")
 
 
 @pytest.fixture
-def olga(make_user: Callable[[str], AbstractUser]) -> AbstractUser:
+def olga(make_user: Callable[[str], User]) -> User:
     return make_user("olga")
 
 
 @pytest.fixture
 def project(
-    alice: AbstractUser, sam: AbstractUser, dana: AbstractUser, dave: AbstractUser
+    alice: User, sam: User, dana: User, dave: User
 ) -> Project:
     """A binary classification project framed by alice, with ROC AUC >= 0.95 as its target."""
     return project_create(
@@ -106,7 +104,7 @@ def project(
 
 
 @pytest.fixture
-def regression_project(alice: AbstractUser) -> Project:
+def regression_project(alice: User) -> Project:
     return project_create(
         user=alice,
         name="Disease progression",
@@ -117,10 +115,10 @@ def regression_project(alice: AbstractUser) -> Project:
 
 
 @pytest.fixture
-def api_client_for(db: None) -> Callable[[AbstractUser], APIClient]:
+def api_client_for(db: None) -> Callable[[User], APIClient]:
     """Return an API client authenticated with a fresh token of ``user``."""
 
-    def make(user: AbstractUser) -> APIClient:
+    def make(user: User) -> APIClient:
         _, key = token_create(user=user, name="test")
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {key}")

@@ -112,7 +112,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+# Outside production whitenoise also serves straight from the source folders, so the
+# portal works before (or without) collectstatic.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_ROOT = Path(env.str("PORTAL_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 LOGIN_URL = "login"
@@ -195,16 +199,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 MLFLOW_TRACKING_URI = env.str(
     "MLFLOW_TRACKING_URI", default=f"sqlite:///{VAR_DIR / 'mlflow.sqlite3'}"
 )
-MLFLOW_ARTIFACT_ROOT = env.str(
-    "MLFLOW_ARTIFACT_ROOT", default=(VAR_DIR / "mlartifacts").as_uri()
-)
+MLFLOW_ARTIFACT_ROOT = env.str("MLFLOW_ARTIFACT_ROOT", default=(VAR_DIR / "mlartifacts").as_uri())
 
 DATASET_MAX_UPLOAD_BYTES = env.int("PORTAL_DATASET_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 PREDICT_MAX_INSTANCES = env.int("PORTAL_PREDICT_MAX_INSTANCES", default=10_000)
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+MAILERS = {
+    "default": {
+        "BACKEND": env.str(
+            "PORTAL_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+        ),
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -53,7 +53,9 @@ class ApiToken(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
     name = models.CharField(max_length=100, default="api")
-    prefix = models.CharField(max_length=8, help_text="First characters of the key, to tell keys apart.")
+    prefix = models.CharField(
+        max_length=8, help_text="First characters of the key, to tell keys apart."
+    )
     key_hash = models.CharField(max_length=64, unique=True)
     scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE)
     created_at = models.DateTimeField(auto_now_add=True)

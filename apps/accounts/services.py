@@ -1,7 +1,7 @@
 import logging
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.accounts.access import project_roles
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def token_create(
-    *, user: AbstractBaseUser, name: str = "api", scope: str = TokenScope.WRITE
+    *, user: User, name: str = "api", scope: str = TokenScope.WRITE
 ) -> tuple[ApiToken, str]:
     """Create an API token and return it with its key, which is shown this once only."""
     if scope not in TokenScope.values:
@@ -23,29 +23,31 @@ def token_create(
     key = ApiToken.generate_key()
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name[:100] or "api", prefix=key[:8], key_hash=token_hash(key), scope=scope
+            user=user,
+            name=name[:100] or "api",
+            prefix=key[:8],
+            key_hash=token_hash(key),
+            scope=scope,
         )
         audit_record(actor=user, action="token.created", target=token, after={"scope": scope})
     return token, key
 
 
-def token_revoke(*, token: ApiToken, user: AbstractBaseUser) -> ApiToken:
+def token_revoke(*, token: ApiToken, user: User) -> ApiToken:
     with transaction.atomic():
         token.revoke()
         audit_record(actor=user, action="token.revoked", target=token)
     return token
 
 
-def user_by_username(username: str, *, field: str) -> AbstractBaseUser:
+def user_by_username(username: str, *, field: str) -> User:
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise InvalidInput(f"No active user named '{username}'.", field=field)
     return user
 
 
-def membership_add(
-    *, project: Project, actor: AbstractBaseUser, member: AbstractBaseUser, role: str
-) -> Membership:
+def membership_add(*, project: Project, actor: User, member: User, role: str) -> Membership:
     """Give ``member`` a role in ``project``. The actor must be allowed to manage members."""
     if role not in Role.values:
         raise InvalidInput(
@@ -55,7 +57,9 @@ def membership_add(
         raise NotAllowed("Only a project owner can change its members.")
     with transaction.atomic():
         if Membership.objects.filter(project=project, user=member, role=role).exists():
-            raise Conflict(f"'{member.get_username()}' already has the role '{role}'.", field="role")
+            raise Conflict(
+                f"'{member.get_username()}' already has the role '{role}'.", field="role"
+            )
         membership = Membership.objects.create(project=project, user=member, role=role)
         audit_record(
             actor=actor,
@@ -67,7 +71,7 @@ def membership_add(
     return membership
 
 
-def membership_remove(*, membership: Membership, actor: AbstractBaseUser) -> None:
+def membership_remove(*, membership: Membership, actor: User) -> None:
     project = membership.project
     if not roles_allow(project_roles(user=actor, project_id=project.pk), Action.MANAGE_MEMBERS):
         raise NotAllowed("Only a project owner can change its members.")

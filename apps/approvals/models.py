@@ -74,9 +74,7 @@ class Verdict(models.TextChoices):
 
 
 class Decision(models.Model):
-    request = models.ForeignKey(
-        ApprovalRequest, on_delete=models.CASCADE, related_name="decisions"
-    )
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="decisions")
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

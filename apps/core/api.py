@@ -28,7 +28,10 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             for field, messages in _flatten(value, name).items():
                 flat.setdefault(field, []).extend(messages)
         return flat
@@ -79,7 +82,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = {"detail": _summary(errors), "code": "invalid", "errors": errors}
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
-        message = str(detail["detail"]) if isinstance(detail, dict) and "detail" in detail else str(detail)
+        message = (
+            str(detail["detail"])
+            if isinstance(detail, dict) and "detail" in detail
+            else str(detail)
+        )
         code = exc.get_codes()
         response.data = {
             "detail": message,

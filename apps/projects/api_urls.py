@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.projects import api
+
+urlpatterns = [
+    path("projects/", api.ProjectListCreateView.as_view(), name="api-project-list"),
+    path("projects/<slug:slug>/", api.ProjectDetailView.as_view(), name="api-project-detail"),
+]

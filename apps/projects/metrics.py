@@ -22,7 +22,9 @@ MODEL_METRICS: dict[str, MetricSpec] = {
         MetricSpec("recall", "Recall", Direction.HIGHER, TaskType.CLASSIFICATION),
         MetricSpec("f1", "F1 score", Direction.HIGHER, TaskType.CLASSIFICATION),
         MetricSpec("roc_auc", "ROC AUC", Direction.HIGHER, TaskType.CLASSIFICATION),
-        MetricSpec("pr_auc", "PR AUC (average precision)", Direction.HIGHER, TaskType.CLASSIFICATION),
+        MetricSpec(
+            "pr_auc", "PR AUC (average precision)", Direction.HIGHER, TaskType.CLASSIFICATION
+        ),
         MetricSpec("log_loss", "Log loss", Direction.LOWER, TaskType.CLASSIFICATION),
         MetricSpec("rmse", "RMSE", Direction.LOWER, TaskType.REGRESSION),
         MetricSpec("mae", "MAE", Direction.LOWER, TaskType.REGRESSION),

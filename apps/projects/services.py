@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -72,9 +72,7 @@ def _better_or_equal(a: float, b: float, direction: str) -> bool:
     return a >= b if direction == Direction.HIGHER else a <= b
 
 
-def metrics_validate(
-    metrics: Sequence[MetricInput], *, task_type: str
-) -> list[MetricInput]:
+def metrics_validate(metrics: Sequence[MetricInput], *, task_type: str) -> list[MetricInput]:
     """Check each metric and return them with directions filled in from the catalogue."""
     if not metrics:
         raise InvalidInput("Add at least one success metric with a target.", field="metrics")
@@ -97,7 +95,9 @@ def metrics_validate(
         if metric.kind == MetricKind.MODEL:
             spec = MODEL_METRICS.get(name)
             if spec is None or spec.task_type != task_type:
-                known = ", ".join(s.name for s in MODEL_METRICS.values() if s.task_type == task_type)
+                known = ", ".join(
+                    s.name for s in MODEL_METRICS.values() if s.task_type == task_type
+                )
                 raise InvalidInput(
                     f"'{name}' is not a {task_type} metric the portal computes. Use one of: {known}.",
                     field=f"{prefix}.name",
@@ -220,7 +220,7 @@ def _metrics_replace(project: Project, metrics: Sequence[MetricInput]) -> None:
 
 def project_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     business_problem: str,
     task_type: str,
@@ -261,10 +261,11 @@ def project_create(
             **fields,
         )
         _metrics_replace(project, cleaned_metrics)
-        roles = {(user.pk, Role.OWNER), (user.pk, Role.DATA_SCIENTIST)}
+        roles: set[tuple[int, str]] = {(user.pk, Role.OWNER), (user.pk, Role.DATA_SCIENTIST)}
         roles |= {(member.pk, role) for member, role in resolved_members}
         Membership.objects.bulk_create(
-            Membership(project=project, user_id=user_id, role=role) for user_id, role in sorted(roles)
+            Membership(project=project, user_id=user_id, role=role)
+            for user_id, role in sorted(roles)
         )
         audit_record(
             actor=user,
@@ -285,7 +286,7 @@ def project_create(
 def project_update(
     *,
     project: Project,
-    user: AbstractBaseUser,
+    user: User,
     metrics: Sequence[MetricInput] | None = None,
     **changes: Any,
 ) -> Project:
@@ -327,7 +328,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def project_stage_transition(
-    *, project: Project, user: AbstractBaseUser | None, stage: str, message: str = ""
+    *, project: Project, user: User | None, stage: str, message: str = ""
 ) -> Project:
     """Move a project to ``stage`` if the stage table allows it. Call inside a transaction."""
     locked = Project.objects.select_for_update().get(pk=project.pk)
@@ -349,7 +350,7 @@ def project_stage_transition(
 
 
 def project_stage_advance_if_allowed(
-    *, project: Project, user: AbstractBaseUser | None, stage: str, message: str = ""
+    *, project: Project, user: User | None, stage: str, message: str = ""
 ) -> bool:
     """Move to ``stage`` when the table allows it from the current stage; report whether it moved.
 

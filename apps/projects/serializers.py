@@ -1,0 +1,128 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.accounts.models import Role
+from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
+from apps.projects.services import MemberInput, MetricInput
+
+
+class SuccessMetricSerializer(serializers.ModelSerializer[SuccessMetric]):
+    class Meta:
+        model = SuccessMetric
+        fields = ["name", "kind", "direction", "minimum", "target", "stretch", "baseline", "unit"]
+
+
+class MetricInputSerializer(serializers.Serializer[MetricInput]):
+    name = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=MetricKind.choices, default=MetricKind.MODEL)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_null=True)
+    target = serializers.FloatField()
+    minimum = serializers.FloatField(required=False, allow_null=True)
+    stretch = serializers.FloatField(required=False, allow_null=True)
+    baseline = serializers.FloatField(required=False, allow_null=True)
+    unit = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+    def to_metric(self, data: dict[str, Any]) -> MetricInput:
+        return MetricInput(**data)
+
+
+class MemberInputSerializer(serializers.Serializer[MemberInput]):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ExpectationsSerializer(serializers.Serializer[dict[str, Any]]):
+    first_model_by = serializers.DateField(required=False, allow_null=True)
+    production_by = serializers.DateField(required=False, allow_null=True)
+    expected_iterations = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class ErrorCostsSerializer(serializers.Serializer[dict[str, Any]]):
+    false_positive = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    false_negative = serializers.FloatField(required=False, allow_null=True, min_value=0)
+
+
+def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Map the nested ``expectations`` and ``error_costs`` objects onto project fields."""
+    fields: dict[str, Any] = {}
+    for key in ("name", "business_problem"):
+        if key in data:
+            fields[key] = data[key]
+    fields.update(data.get("expectations") or {})
+    costs = data.get("error_costs") or {}
+    if "false_positive" in costs:
+        fields["cost_false_positive"] = costs["false_positive"]
+    if "false_negative" in costs:
+        fields["cost_false_negative"] = costs["false_negative"]
+    return fields
+
+
+class ProjectWriteSerializer(serializers.Serializer[Project]):
+    name = serializers.CharField(max_length=200)
+    business_problem = serializers.CharField()
+    task_type = serializers.ChoiceField(choices=TaskType.choices)
+    metrics = MetricInputSerializer(many=True)
+    expectations = ExpectationsSerializer(required=False)
+    error_costs = ErrorCostsSerializer(required=False)
+    members = MemberInputSerializer(many=True, required=False)
+
+
+class ProjectPatchSerializer(serializers.Serializer[Project]):
+    name = serializers.CharField(max_length=200, required=False)
+    business_problem = serializers.CharField(required=False)
+    metrics = MetricInputSerializer(many=True, required=False)
+    expectations = ExpectationsSerializer(required=False)
+    error_costs = ErrorCostsSerializer(required=False)
+
+
+class MemberSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    role = serializers.CharField(read_only=True)
+
+
+class ProjectSerializer(serializers.ModelSerializer[Project]):
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    metrics = SuccessMetricSerializer(many=True, read_only=True)
+    expectations = serializers.SerializerMethodField()
+    error_costs = serializers.SerializerMethodField()
+    members = MemberSerializer(source="memberships", many=True, read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "business_problem",
+            "task_type",
+            "stage",
+            "metrics",
+            "expectations",
+            "error_costs",
+            "members",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "url",
+        ]
+
+    @extend_schema_field(ExpectationsSerializer)
+    def get_expectations(self, project: Project) -> dict[str, Any]:
+        return {
+            "first_model_by": project.first_model_by,
+            "production_by": project.production_by,
+            "expected_iterations": project.expected_iterations,
+        }
+
+    @extend_schema_field(ErrorCostsSerializer)
+    def get_error_costs(self, project: Project) -> dict[str, float | None]:
+        return {
+            "false_positive": project.cost_false_positive,
+            "false_negative": project.cost_false_negative,
+        }
+
+    def get_url(self, project: Project) -> str:
+        return f"/projects/{project.slug}/"
