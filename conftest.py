@@ -25,6 +25,8 @@ PASSWORD = "portal-test-password"
 def _isolated_storage(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Give every test its own media folder and a session-wide MLflow store under a temp dir."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    # The default PBKDF2 hasher costs a tenth of a second per user; tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     mlflow_dir = _mlflow_dir(tmp_path_factory)
     settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_dir / 'mlflow.sqlite3'}"
     settings.MLFLOW_ARTIFACT_ROOT = (mlflow_dir / "artifacts").as_uri()

@@ -6,6 +6,7 @@ broker on the filesystem and MLflow on SQLite, everything under ``var/``. Settin
 PostgreSQL, Redis and an MLflow server with no code change.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -91,8 +92,9 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file-backed test database lets a separate worker process see the same data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+    # A file-backed test database lets a separate worker process see the same data; the
+    # process id in its name keeps test runs started side by side from sharing one file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
