@@ -9,9 +9,14 @@ PostgreSQL, Redis and an MLflow server with no code change.
 import os
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+# Lets generic classes such as ModelAdmin[Project] be subscripted at run time, as the type
+# stubs expect.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
