@@ -177,6 +177,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MetricKindEnum": "apps.projects.models.MetricKind",
+    },
 }
 
 # Celery. The embedded default uses kombu's filesystem transport, which needs no server;
@@ -216,7 +219,10 @@ PREDICT_MAX_INSTANCES = env.int("PORTAL_PREDICT_MAX_INSTANCES", default=10_000)
 MAILERS = {
     "default": {
         "BACKEND": env.str(
-            "PORTAL_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+            "PORTAL_EMAIL_BACKEND",
+            default="django.core.mail.backends.smtp.EmailBackend"
+            if PRODUCTION
+            else "django.core.mail.backends.console.EmailBackend",
         ),
     },
 }
