@@ -1,8 +1,37 @@
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from apps.accounts.models import Membership
+from apps.iterations.models import Iteration, IterationStatus
+from apps.projects.health import HealthReport, project_health
 from apps.projects.models import Project
+
+
+def _iterations_for_health() -> "Prefetch[Any, Any]":
+    return Prefetch(
+        "iterations",
+        queryset=Iteration.objects.only("id", "project_id", "status", "metrics", "is_baseline"),
+        to_attr="health_iterations",
+    )
+
+
+def project_health_report(*, project: Project) -> HealthReport:
+    """Health of a project loaded by a selector of this module (iterations prefetched)."""
+    iterations = getattr(project, "health_iterations", None)
+    if iterations is None:
+        iterations = list(project.iterations.only("id", "status", "metrics", "is_baseline"))
+    # The automatic non-ML baselines neither use up the iteration budget nor count as a model.
+    iterations = [i for i in iterations if not i.is_baseline]
+    return project_health(
+        project=project,
+        metrics=list(project.metrics.all()),
+        iteration_metrics=[i.metrics for i in iterations if i.status == IterationStatus.SUCCEEDED],
+        iterations_used=len(iterations),
+        today=timezone.localdate(),
+    )
 
 
 def project_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
@@ -16,6 +45,7 @@ def project_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
         .prefetch_related(
             "metrics",
             Prefetch("memberships", queryset=Membership.objects.select_related("user")),
+            _iterations_for_health(),
         )
         .order_by("name")
     )
@@ -28,6 +58,7 @@ def project_with_details(*, project: Project) -> Project:
         .prefetch_related(
             "metrics",
             Prefetch("memberships", queryset=Membership.objects.select_related("user")),
+            _iterations_for_health(),
         )
         .get(pk=project.pk)
     )

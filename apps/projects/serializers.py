@@ -4,7 +4,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Role
+from apps.projects.health import Health
 from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
+from apps.projects.selectors import project_health_report
 from apps.projects.services import MemberInput, MetricInput
 
 
@@ -83,11 +85,17 @@ class MemberSerializer(serializers.Serializer[Any]):
     role = serializers.CharField(read_only=True)
 
 
+class HealthSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=Health.choices)
+    reason = serializers.CharField()
+
+
 class ProjectSerializer(serializers.ModelSerializer[Project]):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     metrics = SuccessMetricSerializer(many=True, read_only=True)
     expectations = serializers.SerializerMethodField()
     error_costs = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
     members = MemberSerializer(source="memberships", many=True, read_only=True)
     url = serializers.SerializerMethodField()
 
@@ -99,6 +107,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "business_problem",
             "task_type",
             "stage",
+            "health",
             "metrics",
             "expectations",
             "error_costs",
@@ -116,6 +125,11 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "production_by": project.production_by,
             "expected_iterations": project.expected_iterations,
         }
+
+    @extend_schema_field(HealthSerializer)
+    def get_health(self, project: Project) -> dict[str, str]:
+        report = project_health_report(project=project)
+        return {"status": report.status, "reason": report.reason}
 
     @extend_schema_field(ErrorCostsSerializer)
     def get_error_costs(self, project: Project) -> dict[str, float | None]:

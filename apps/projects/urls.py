@@ -1,3 +1,14 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.projects import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/new/", views.project_create_view, name="project-create"),
+    path("projects/<slug:slug>/edit/", views.project_edit, name="project-edit"),
+    path("projects/<slug:slug>/members/", views.project_members, name="project-members"),
+    path(
+        "projects/<slug:slug>/members/<int:membership_id>/remove/",
+        views.project_member_remove,
+        name="project-member-remove",
+    ),
+]

@@ -1,7 +1,10 @@
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
 from apps.projects.models import Project, Stage
+from apps.projects.services import MetricInput, project_create
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +115,31 @@ def test_unauthenticated_request_is_rejected(project, client):
 
     assert response.status_code in (401, 403)
     assert "detail" in response.json()
+
+
+def test_project_list_query_count_does_not_grow(
+    alice, api_client_for, django_assert_max_num_queries
+):
+    from apps.projects.services import MetricInput, project_create
+
+    client = api_client_for(alice)
+    for index in range(2):
+        project_create(
+            user=alice,
+            name=f"Project {index}",
+            business_problem="A problem.",
+            task_type="regression",
+            metrics=[MetricInput(name="rmse", target=1.0)],
+        )
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/api/v1/projects/").status_code == 200
+    for index in range(2, 12):
+        project_create(
+            user=alice,
+            name=f"Project {index}",
+            business_problem="A problem.",
+            task_type="regression",
+            metrics=[MetricInput(name="rmse", target=1.0)],
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(client.get("/api/v1/projects/").json()) == 12

@@ -27,9 +27,7 @@ def test_stage_cannot_skip_framing_sign_off(project, dana):
 
 
 def test_stage_advance_leaves_unapproved_project_in_framing(project):
-    moved = project_stage_advance_if_allowed(
-        project=project, user=None, stage=Stage.IN_DEVELOPMENT
-    )
+    moved = project_stage_advance_if_allowed(project=project, user=None, stage=Stage.IN_DEVELOPMENT)
 
     project.refresh_from_db()
     assert moved is False
@@ -39,9 +37,7 @@ def test_stage_advance_leaves_unapproved_project_in_framing(project):
 def test_stage_advance_moves_approved_project_into_development(project, dana):
     project_stage_transition(project=project, user=dana, stage=Stage.APPROVED)
 
-    moved = project_stage_advance_if_allowed(
-        project=project, user=None, stage=Stage.IN_DEVELOPMENT
-    )
+    moved = project_stage_advance_if_allowed(project=project, user=None, stage=Stage.IN_DEVELOPMENT)
 
     project.refresh_from_db()
     assert moved is True

@@ -1,0 +1,173 @@
+import re
+from typing import Any
+
+from django import forms
+
+from apps.accounts.models import Role
+from apps.core.errors import PortalError
+from apps.projects.metrics import MODEL_METRICS
+from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
+from apps.projects.services import MemberInput, MetricInput
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    business_problem = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The decision the model supports, who acts on it and why it matters.",
+    )
+    task_type = forms.ChoiceField(choices=TaskType.choices)
+    first_model_by = forms.DateField(required=False, widget=DATE_INPUT)
+    production_by = forms.DateField(required=False, widget=DATE_INPUT)
+    expected_iterations = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="How many iterations you expect before a model is good enough.",
+    )
+    cost_false_positive = forms.FloatField(
+        required=False, min_value=0, help_text="Cost of one false alarm, in the project's unit."
+    )
+    cost_false_negative = forms.FloatField(
+        required=False, min_value=0, help_text="Cost of one missed positive, in the project's unit."
+    )
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            # A project's task type fixes its metric catalogue, so it is set once at creation.
+            del self.fields["task_type"]
+
+    def plan_fields(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "task_type"}
+
+
+class MetricForm(forms.Form):
+    kind = forms.ChoiceField(choices=MetricKind.choices, initial=MetricKind.MODEL)
+    name = forms.CharField(
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "model-metric-names", "autocomplete": "off"}),
+        help_text="A model metric from the catalogue, or your own name for a business metric.",
+    )
+    direction = forms.ChoiceField(
+        choices=[("", "From the catalogue"), *Direction.choices],
+        required=False,
+        help_text="Required for business and operational metrics.",
+    )
+    target = forms.FloatField()
+    minimum = forms.FloatField(required=False, help_text="Minimum acceptable value.")
+    unit = forms.CharField(max_length=32, required=False)
+
+    def to_input(self) -> MetricInput:
+        data = self.cleaned_data
+        return MetricInput(
+            name=data["name"].strip(),
+            kind=data["kind"],
+            direction=data["direction"] or None,
+            target=data["target"],
+            minimum=data["minimum"],
+            unit=data["unit"] or "",
+        )
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.STAKEHOLDER)
+
+    def to_input(self) -> MemberInput:
+        return MemberInput(
+            username=self.cleaned_data["username"].strip(), role=self.cleaned_data["role"]
+        )
+
+
+MetricFormSet = forms.formset_factory(
+    MetricForm, extra=3, max_num=20, validate_max=True, can_delete=True
+)
+MemberFormSet = forms.formset_factory(MemberForm, extra=3, max_num=50, validate_max=True)
+
+
+def filled_forms(formset: forms.BaseFormSet) -> list[forms.Form]:  # type: ignore[type-arg]
+    """Return the rows the user filled in, in order; blank extra rows are skipped."""
+    return [
+        form
+        for form in formset.forms
+        if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+    ]
+
+
+def metric_initial(metrics: list[SuccessMetric]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": metric.kind,
+            "name": metric.name,
+            "direction": "" if metric.kind == MetricKind.MODEL else metric.direction,
+            "target": metric.target,
+            "minimum": metric.minimum,
+            "unit": metric.unit,
+        }
+        for metric in metrics
+    ]
+
+
+def model_metric_names(task_type: str | None = None) -> list[tuple[str, str]]:
+    """Return (name, label) pairs of the catalogue for the name field's suggestion list."""
+    return [
+        (spec.name, f"{spec.label} ({spec.task_type})")
+        for spec in MODEL_METRICS.values()
+        if task_type is None or spec.task_type == task_type
+    ]
+
+
+_ROW_FIELD = re.compile(r"^(?P<group>metrics|members)\[(?P<index>\d+)\]\.(?P<field>\w+)$")
+
+
+def place_service_error(
+    error: PortalError,
+    *,
+    form: forms.Form,
+    formsets: dict[str, tuple[forms.BaseFormSet, list[forms.Form]]],  # type: ignore[type-arg]
+) -> None:
+    """Show a service error next to the input it names.
+
+    Services name row fields as ``metrics[2].minimum``; ``formsets`` maps ``metrics`` to its
+    formset and the filled rows in the order they were passed to the service.
+    """
+    placed = False
+    for key, messages in error.errors.items():
+        match = _ROW_FIELD.match(key)
+        if match is not None and match["group"] in formsets:
+            formset, rows = formsets[match["group"]]
+            index = int(match["index"])
+            if index < len(rows):
+                row = rows[index]
+                field = match["field"] if match["field"] in row.fields else None
+                for message in messages:
+                    row.add_error(field, message)
+                placed = True
+                continue
+        if key in formsets:
+            formset, _ = formsets[key]
+            formset._non_form_errors = formset.error_class(  # type: ignore[attr-defined]
+                [*formset.non_form_errors(), *messages]
+            )
+            placed = True
+            continue
+        target = key if key in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+        placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def project_initial(project: Project) -> dict[str, Any]:
+    return {
+        "name": project.name,
+        "business_problem": project.business_problem,
+        "first_model_by": project.first_model_by,
+        "production_by": project.production_by,
+        "expected_iterations": project.expected_iterations,
+        "cost_false_positive": project.cost_false_positive,
+        "cost_false_negative": project.cost_false_negative,
+    }
