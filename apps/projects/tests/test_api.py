@@ -120,7 +120,6 @@ def test_unauthenticated_request_is_rejected(project, client):
 def test_project_list_query_count_does_not_grow(
     alice, api_client_for, django_assert_max_num_queries
 ):
-    from apps.projects.services import MetricInput, project_create
 
     client = api_client_for(alice)
     for index in range(2):
