@@ -42,6 +42,22 @@ class Project(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    decision = models.TextField(blank=True, help_text="The decision the model supports.")
+    decision_owner = models.TextField(blank=True, help_text="Who acts on each prediction.")
+    current_process = models.TextField(blank=True, help_text="How the decision is made today.")
+    decision_frequency = models.CharField(
+        max_length=200, blank=True, help_text="How often the decision is made."
+    )
+    data_available = models.TextField(blank=True, help_text="The data and labels available.")
+    non_ml_alternative = models.TextField(
+        blank=True, help_text="What would be done without a model."
+    )
+    suitability = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Answers to the ML-suitability checklist: question key to true or false.",
+    )
+
     first_model_by = models.DateField(null=True, blank=True)
     production_by = models.DateField(null=True, blank=True)
     expected_iterations = models.PositiveIntegerField(null=True, blank=True)

@@ -4,10 +4,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Role
+from apps.projects.framing import SUITABILITY_QUESTIONS, Readiness, readiness_verdict
 from apps.projects.health import Health
 from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
 from apps.projects.selectors import project_health_report
-from apps.projects.services import MemberInput, MetricInput
+from apps.projects.services import FRAMING_FIELDS, MemberInput, MetricInput
 
 
 class SuccessMetricSerializer(serializers.ModelSerializer[SuccessMetric]):
@@ -46,12 +47,32 @@ class ErrorCostsSerializer(serializers.Serializer[dict[str, Any]]):
     false_negative = serializers.FloatField(required=False, allow_null=True, min_value=0)
 
 
+class FramingSerializer(serializers.Serializer[dict[str, Any]]):
+    decision = serializers.CharField(required=False, allow_blank=True)
+    decision_owner = serializers.CharField(required=False, allow_blank=True)
+    current_process = serializers.CharField(required=False, allow_blank=True)
+    decision_frequency = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    data_available = serializers.CharField(required=False, allow_blank=True)
+    non_ml_alternative = serializers.CharField(required=False, allow_blank=True)
+    suitability = serializers.DictField(
+        child=serializers.BooleanField(allow_null=True),
+        required=False,
+        help_text="Checklist answers: " + ", ".join(q.key for q in SUITABILITY_QUESTIONS) + ".",
+    )
+
+
+class ReadinessSerializer(serializers.Serializer[Any]):
+    verdict = serializers.ChoiceField(choices=Readiness.choices)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
 def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Map the nested ``expectations`` and ``error_costs`` objects onto project fields."""
+    """Map the nested ``framing``, ``expectations`` and ``error_costs`` objects onto fields."""
     fields: dict[str, Any] = {}
     for key in ("name", "business_problem"):
         if key in data:
             fields[key] = data[key]
+    fields.update(data.get("framing") or {})
     fields.update(data.get("expectations") or {})
     costs = data.get("error_costs") or {}
     if "false_positive" in costs:
@@ -66,6 +87,7 @@ class ProjectWriteSerializer(serializers.Serializer[Project]):
     business_problem = serializers.CharField()
     task_type = serializers.ChoiceField(choices=TaskType.choices)
     metrics = MetricInputSerializer(many=True)
+    framing = FramingSerializer(required=False)
     expectations = ExpectationsSerializer(required=False)
     error_costs = ErrorCostsSerializer(required=False)
     members = MemberInputSerializer(many=True, required=False)
@@ -75,6 +97,7 @@ class ProjectPatchSerializer(serializers.Serializer[Project]):
     name = serializers.CharField(max_length=200, required=False)
     business_problem = serializers.CharField(required=False)
     metrics = MetricInputSerializer(many=True, required=False)
+    framing = FramingSerializer(required=False)
     expectations = ExpectationsSerializer(required=False)
     error_costs = ErrorCostsSerializer(required=False)
 
@@ -96,6 +119,8 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
     expectations = serializers.SerializerMethodField()
     error_costs = serializers.SerializerMethodField()
     health = serializers.SerializerMethodField()
+    framing = serializers.SerializerMethodField()
+    readiness = serializers.SerializerMethodField()
     members = MemberSerializer(source="memberships", many=True, read_only=True)
     url = serializers.SerializerMethodField()
 
@@ -108,6 +133,8 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "task_type",
             "stage",
             "health",
+            "framing",
+            "readiness",
             "metrics",
             "expectations",
             "error_costs",
@@ -125,6 +152,17 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "production_by": project.production_by,
             "expected_iterations": project.expected_iterations,
         }
+
+    @extend_schema_field(FramingSerializer)
+    def get_framing(self, project: Project) -> dict[str, Any]:
+        framing: dict[str, Any] = {field: getattr(project, field) for field in FRAMING_FIELDS}
+        framing["suitability"] = project.suitability
+        return framing
+
+    @extend_schema_field(ReadinessSerializer)
+    def get_readiness(self, project: Project) -> dict[str, Any]:
+        report = readiness_verdict(project.suitability)
+        return {"verdict": report.verdict, "reasons": list(report.reasons)}
 
     @extend_schema_field(HealthSerializer)
     def get_health(self, project: Project) -> dict[str, str]:

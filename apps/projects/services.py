@@ -14,6 +14,7 @@ from apps.accounts.services import user_by_username
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput
 from apps.core.transitions import transition_check
+from apps.projects.framing import SUITABILITY_KEYS
 from apps.projects.metrics import MODEL_METRICS
 from apps.projects.models import (
     STAGE_TRANSITIONS,
@@ -45,9 +46,20 @@ class MemberInput:
     role: str
 
 
+FRAMING_FIELDS = (
+    "decision",
+    "decision_owner",
+    "current_process",
+    "decision_frequency",
+    "data_available",
+    "non_ml_alternative",
+)
+
 PROJECT_EDITABLE_FIELDS = (
     "name",
     "business_problem",
+    *FRAMING_FIELDS,
+    "suitability",
     "first_model_by",
     "production_by",
     "expected_iterations",
@@ -166,10 +178,35 @@ def _validate_plan(fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             "The production date cannot be before the first-model date.", field="production_by"
         )
+    if "suitability" in cleaned:
+        cleaned["suitability"] = _validate_suitability(cleaned["suitability"])
     if "name" in cleaned and not str(cleaned["name"]).strip():
         raise InvalidInput("A project needs a name.", field="name")
     if "business_problem" in cleaned and not str(cleaned["business_problem"]).strip():
         raise InvalidInput("Describe the business problem.", field="business_problem")
+    return cleaned
+
+
+def _validate_suitability(answers: Any) -> dict[str, bool]:
+    if answers is None:
+        return {}
+    if not isinstance(answers, dict):
+        raise InvalidInput(
+            "Send the checklist as an object of question to true or false.", field="suitability"
+        )
+    cleaned: dict[str, bool] = {}
+    for key, answer in answers.items():
+        if key not in SUITABILITY_KEYS:
+            known = ", ".join(sorted(SUITABILITY_KEYS))
+            raise InvalidInput(
+                f"Unknown checklist question '{key}'. Use one of: {known}.",
+                field=f"suitability.{key}",
+            )
+        if answer is None:
+            continue
+        if not isinstance(answer, bool):
+            raise InvalidInput("Answer with true or false.", field=f"suitability.{key}")
+        cleaned[key] = answer
     return cleaned
 
 
