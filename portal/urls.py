@@ -9,6 +9,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("apps.iterations.api_urls")),
     path("", include("apps.approvals.api_urls")),
     path("", include("apps.deployments.api_urls")),
+    path("", include("apps.audit.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,6 +1,6 @@
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -8,9 +8,13 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import Action
 from apps.core.api import ProjectAPIView
+from apps.core.errors import InvalidInput
 from apps.core.users import authenticated_user
-from apps.projects.selectors import project_list_for_user, project_with_details
+from apps.projects.discussion import comment_post
+from apps.projects.selectors import comment_list, project_list_for_user, project_with_details
 from apps.projects.serializers import (
+    CommentCreateSerializer,
+    CommentSerializer,
     ProjectPatchSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
@@ -67,3 +71,40 @@ class ProjectDetailView(ProjectAPIView):
             **plan_fields(data),
         )
         return Response(ProjectSerializer(project_with_details(project=project)).data)
+
+
+class CommentListCreateView(ProjectAPIView):
+    actions = {"get": Action.VIEW, "post": Action.COMMENT}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("iteration", int, description="Only comments on it.")],
+        responses=CommentSerializer(many=True),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        iteration = request.query_params.get("iteration")
+        if iteration is not None and not iteration.isdigit():
+            raise InvalidInput("Must be an iteration number.", field="iteration")
+        comments = comment_list(
+            project=self.project, iteration_number=int(iteration) if iteration else None
+        )
+        return Response(CommentSerializer(comments, many=True).data)
+
+    @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        serializer = CommentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        number = serializer.validated_data.get("iteration")
+        iteration_id = None
+        if number is not None:
+            iteration_id = (
+                self.project.iterations.filter(number=number).values_list("id", flat=True).first()
+            )
+            if iteration_id is None:
+                raise InvalidInput(f"No iteration {number} in this project.", field="iteration")
+        comment = comment_post(
+            project=self.project,
+            user=authenticated_user(request),
+            body=serializer.validated_data["body"],
+            iteration_id=iteration_id,
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)

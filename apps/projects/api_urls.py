@@ -5,4 +5,9 @@ from apps.projects import api
 urlpatterns = [
     path("projects/", api.ProjectListCreateView.as_view(), name="api-project-list"),
     path("projects/<slug:slug>/", api.ProjectDetailView.as_view(), name="api-project-detail"),
+    path(
+        "projects/<slug:slug>/comments/",
+        api.CommentListCreateView.as_view(),
+        name="api-comment-list",
+    ),
 ]

@@ -132,3 +132,26 @@ class SuccessMetric(models.Model):
 
     def minimum_verdict(self, value: float | None) -> str:
         return verdict_for(value=value, threshold=self.minimum, direction=self.direction)
+
+
+class Comment(models.Model):
+    """A discussion post on a project, or on one of its iterations when ``iteration`` is set."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comments")
+    iteration = models.ForeignKey(
+        "iterations.Iteration",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="comments",
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(help_text="Markdown as written by the author.")
+    body_html = models.TextField(help_text="Sanitised HTML rendered from the Markdown body.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} by {self.author_id}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 from apps.accounts.models import Membership
 from apps.iterations.models import Iteration, IterationStatus
 from apps.projects.health import HealthReport, project_health
-from apps.projects.models import Project
+from apps.projects.models import Comment, Project
 
 
 def _iterations_for_health() -> "Prefetch[Any, Any]":
@@ -62,3 +62,10 @@ def project_with_details(*, project: Project) -> Project:
         )
         .get(pk=project.pk)
     )
+
+
+def comment_list(*, project: Project, iteration_number: int | None = None) -> QuerySet[Comment]:
+    comments = Comment.objects.filter(project=project).select_related("author", "iteration")
+    if iteration_number is not None:
+        comments = comments.filter(iteration__number=iteration_number)
+    return comments.order_by("created_at", "id")

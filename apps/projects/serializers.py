@@ -6,7 +6,14 @@ from rest_framework import serializers
 from apps.accounts.models import Role
 from apps.projects.framing import SUITABILITY_QUESTIONS, Readiness, readiness_verdict
 from apps.projects.health import Health
-from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
+from apps.projects.models import (
+    Comment,
+    Direction,
+    MetricKind,
+    Project,
+    SuccessMetric,
+    TaskType,
+)
 from apps.projects.selectors import project_health_report
 from apps.projects.services import FRAMING_FIELDS, MemberInput, MetricInput
 
@@ -178,3 +185,19 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
 
     def get_url(self, project: Project) -> str:
         return f"/projects/{project.slug}/"
+
+
+class CommentSerializer(serializers.ModelSerializer[Comment]):
+    author = serializers.CharField(source="author.username", read_only=True)
+    iteration = serializers.IntegerField(source="iteration.number", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "iteration", "body", "body_html", "created_at"]
+
+
+class CommentCreateSerializer(serializers.Serializer[Any]):
+    body = serializers.CharField(trim_whitespace=True, max_length=10_000)
+    iteration = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Iteration number, for a comment on it."
+    )
