@@ -74,8 +74,5 @@ def test_comment_list_returns_sanitised_html(project, sam, api_client_for):
 
     comments = client.get(url).json()
 
-    assert (
-        comments[0]["body_html"] == "<p><em>fine</em></p>"
-        or "<script" not in comments[0]["body_html"]
-    )
+    assert "<em>fine</em>" in comments[0]["body_html"]
     assert "<script" not in comments[0]["body_html"]
