@@ -18,6 +18,7 @@ from apps.projects.serializers import (
     ProjectPatchSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
+    TargetVersionSerializer,
     plan_fields,
 )
 from apps.projects.services import MemberInput, MetricInput, project_create, project_update
@@ -108,3 +109,14 @@ class CommentListCreateView(ProjectAPIView):
             iteration_id=iteration_id,
         )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class TargetVersionListView(ProjectAPIView):
+    """Every version of the project's targets, newest first, with who agreed to each."""
+
+    actions = {"get": Action.VIEW}
+
+    @extend_schema(responses=TargetVersionSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        versions = self.project.target_versions.select_related("created_by", "agreed_by")
+        return Response(TargetVersionSerializer(versions.order_by("-number"), many=True).data)

@@ -15,8 +15,9 @@ class Stage(models.TextChoices):
 
 STAGE_TRANSITIONS: dict[str, frozenset[str]] = {
     Stage.FRAMING: frozenset({Stage.APPROVED, Stage.REJECTED}),
-    Stage.APPROVED: frozenset({Stage.IN_DEVELOPMENT}),
-    Stage.IN_DEVELOPMENT: frozenset({Stage.IN_PRODUCTION}),
+    # Changing the agreed targets sends a signed-off project back to framing for a new sign-off.
+    Stage.APPROVED: frozenset({Stage.IN_DEVELOPMENT, Stage.FRAMING}),
+    Stage.IN_DEVELOPMENT: frozenset({Stage.IN_PRODUCTION, Stage.FRAMING}),
     Stage.IN_PRODUCTION: frozenset({Stage.RETIRED}),
     Stage.REJECTED: frozenset({Stage.FRAMING}),
     Stage.RETIRED: frozenset(),
@@ -155,3 +156,36 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} by {self.author_id}"
+
+
+class TargetVersion(models.Model):
+    """One agreed version of a project's success metrics and targets.
+
+    Every change to the metrics writes a new version; a framing sign-off records who agreed
+    to which version, so a later edit visibly reopens the agreement.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="target_versions")
+    number = models.PositiveIntegerField()
+    metrics = models.JSONField(help_text="Snapshot of the success metrics in this version.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    agreed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    agreed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project_id", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="target_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"targets v{self.number} of {self.project_id}"

@@ -12,6 +12,7 @@ from apps.projects.models import (
     MetricKind,
     Project,
     SuccessMetric,
+    TargetVersion,
     TaskType,
 )
 from apps.projects.selectors import project_health_report
@@ -201,3 +202,12 @@ class CommentCreateSerializer(serializers.Serializer[Any]):
     iteration = serializers.IntegerField(
         required=False, allow_null=True, help_text="Iteration number, for a comment on it."
     )
+
+
+class TargetVersionSerializer(serializers.ModelSerializer[TargetVersion]):
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    agreed_by = serializers.CharField(source="agreed_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = TargetVersion
+        fields = ["number", "metrics", "created_by", "created_at", "agreed_by", "agreed_at"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import Membership, Role
@@ -21,7 +22,9 @@ from apps.projects.models import (
     Direction,
     MetricKind,
     Project,
+    Stage,
     SuccessMetric,
+    TargetVersion,
     TaskType,
 )
 
@@ -298,6 +301,9 @@ def project_create(
             **fields,
         )
         _metrics_replace(project, cleaned_metrics)
+        TargetVersion.objects.create(
+            project=project, number=1, metrics=_metric_snapshot(project), created_by=user
+        )
         roles: set[tuple[int, str]] = {(user.pk, Role.OWNER), (user.pk, Role.DATA_SCIENTIST)}
         roles |= {(member.pk, role) for member, role in resolved_members}
         Membership.objects.bulk_create(
@@ -347,6 +353,8 @@ def project_update(
             before["metrics"] = _metric_snapshot(locked)
             _metrics_replace(locked, cleaned_metrics)
             after["metrics"] = _metric_snapshot(locked)
+            if after["metrics"] != before["metrics"]:
+                _target_version_add(project=locked, user=user, metrics=after["metrics"])
         audit_record(
             actor=user,
             action="project.updated",
@@ -356,6 +364,53 @@ def project_update(
             after=after,
         )
     return locked
+
+
+def _target_version_add(*, project: Project, user: User, metrics: list[dict[str, Any]]) -> None:
+    """Record a new version of the targets; a signed-off framing goes back for a new sign-off."""
+    latest = project.target_versions.order_by("-number").first()
+    number = latest.number + 1 if latest is not None else 1
+    version = TargetVersion.objects.create(
+        project=project, number=number, metrics=metrics, created_by=user
+    )
+    audit_record(
+        actor=user,
+        action="targets.versioned",
+        target=version,
+        project=project,
+        after={"number": number},
+    )
+    if project.stage in (Stage.APPROVED, Stage.IN_DEVELOPMENT):
+        project_stage_transition(
+            project=project,
+            user=user,
+            stage=Stage.FRAMING,
+            message=f"Targets changed to version {number}; the framing needs a new sign-off.",
+        )
+        project.stage = Stage.FRAMING
+
+
+def target_version_agree(*, project: Project, user: User) -> TargetVersion:
+    """Record that ``user`` agreed to the current targets. Call inside the sign-off transaction."""
+    version = (
+        TargetVersion.objects.select_for_update()
+        .filter(project=project)
+        .order_by("-number")
+        .first()
+    )
+    if version is None:
+        raise InvalidInput("The project has no targets to agree to.", field="metrics")
+    version.agreed_by = user
+    version.agreed_at = timezone.now()
+    version.save(update_fields=["agreed_by", "agreed_at"])
+    audit_record(
+        actor=user,
+        action="targets.agreed",
+        target=version,
+        project=project,
+        after={"number": version.number},
+    )
+    return version
 
 
 def _jsonable(value: Any) -> Any:
