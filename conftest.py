@@ -82,9 +82,7 @@ def olga(make_user: Callable[[str], User]) -> User:
 
 
 @pytest.fixture
-def project(
-    alice: User, sam: User, dana: User, dave: User
-) -> Project:
+def project(alice: User, sam: User, dana: User, dave: User) -> Project:
     """A binary classification project framed by alice, with ROC AUC >= 0.95 as its target."""
     return project_create(
         user=alice,

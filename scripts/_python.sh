@@ -12,6 +12,11 @@ python_find() {
         if pyenv_python="$(pyenv which python 2>/dev/null)"; then
             candidates+=("$pyenv_python")
         fi
+        # Installed but not selected versions, newest first.
+        local version_dir
+        while IFS= read -r version_dir; do
+            candidates+=("${version_dir}/bin/python3")
+        done < <(ls -d "$(pyenv root)"/versions/3.* 2>/dev/null | sort -rV)
     fi
     candidates+=(python3)
 

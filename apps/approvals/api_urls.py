@@ -1,3 +1,28 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.approvals import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/promotions/",
+        api.PromotionRequestView.as_view(),
+        name="api-promotion-request",
+    ),
+    path("promotions/", api.PromotionInboxView.as_view(), name="api-promotion-inbox"),
+    path("promotions/<int:pk>/", api.PromotionDetailView.as_view(), name="api-promotion-detail"),
+    path(
+        "promotions/<int:pk>/approve/",
+        api.PromotionApproveView.as_view(),
+        name="api-promotion-approve",
+    ),
+    path(
+        "promotions/<int:pk>/reject/",
+        api.PromotionRejectView.as_view(),
+        name="api-promotion-reject",
+    ),
+    path(
+        "promotions/<int:pk>/withdraw/",
+        api.PromotionWithdrawView.as_view(),
+        name="api-promotion-withdraw",
+    ),
+]

@@ -1,6 +1,6 @@
 """Reads of approval requests, each shaped for one page or endpoint in a fixed number of queries."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
@@ -19,12 +19,12 @@ def _with_details(queryset: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalReque
     )
 
 
-def inbox_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[ApprovalRequest]:
+def inbox_for_user(*, user: User | AnonymousUser) -> QuerySet[ApprovalRequest]:
     """Pending requests in the projects where ``user`` is a decision maker, oldest first."""
     if not user.is_authenticated:
         return ApprovalRequest.objects.none()
     # Filtering user and role in one filter() call joins one membership row per request,
-    # because a user holds each role at most once per project, so no duplicates appear.
+    # because a user has each role at most once per project, so no duplicates appear.
     pending = ApprovalRequest.objects.filter(
         status=RequestStatus.PENDING,
         project__memberships__user_id=user.pk,
@@ -34,7 +34,7 @@ def inbox_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Approv
 
 
 def approval_get_for_user(
-    *, user: AbstractBaseUser | AnonymousUser, approval_id: int, action: Action = Action.VIEW
+    *, user: User | AnonymousUser, approval_id: int, action: Action = Action.VIEW
 ) -> ApprovalRequest:
     """Return the request if ``user`` may take ``action`` in its project.
 
@@ -52,13 +52,13 @@ def approval_get_for_user(
     return approval
 
 
-def approval_detail(*, approval: ApprovalRequest) -> ApprovalRequest:
-    """Reload a request with its decisions and deployment, after a service changed it."""
-    return _with_details(ApprovalRequest.objects.filter(pk=approval.pk)).get()
+def approval_detail(*, approval_id: int) -> ApprovalRequest:
+    """Load a request with its decisions and deployment, such as after a service changed it."""
+    return _with_details(ApprovalRequest.objects.filter(pk=approval_id)).get()
 
 
 def project_approvals(*, project: Project) -> QuerySet[ApprovalRequest]:
-    """Every request of ``project``, newest first."""
+    """Return every request of ``project``, newest first."""
     return _with_details(ApprovalRequest.objects.filter(project=project)).order_by(
         "-created_at", "-id"
     )

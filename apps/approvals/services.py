@@ -1,13 +1,13 @@
-"""Promotion requests: a data scientist asks, a decision maker approves or rejects.
+"""Promotion requests: a data scientist requests, a decision maker approves or rejects.
 
 Approval creates the deployment in the same transaction, so an approved request without a
-deployment cannot exist. Separation of duties: the person who asked for a promotion and
+deployment cannot exist. Separation of duties: the person who requested a promotion and
 the author of the iteration cannot approve it.
 """
 
 import logging
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -34,9 +34,7 @@ logger = logging.getLogger(__name__)
 MAX_COMMENT_LENGTH = 5000
 
 
-def promotion_request(
-    *, iteration: Iteration, user: AbstractBaseUser, comment: str = ""
-) -> ApprovalRequest:
+def promotion_request(*, iteration: Iteration, user: User, comment: str = "") -> ApprovalRequest:
     """Ask the project's decision makers to put ``iteration`` into production.
 
     A new request supersedes the project's older pending promotion requests: only the
@@ -107,9 +105,7 @@ def _pending_promotions(*, project: Project) -> QuerySet[ApprovalRequest]:
     )
 
 
-def _promotions_supersede(
-    *, project: Project, by: ApprovalRequest, user: AbstractBaseUser
-) -> list[int]:
+def _promotions_supersede(*, project: Project, by: ApprovalRequest, user: User) -> list[int]:
     older = list(_pending_promotions(project=project).exclude(pk=by.pk).select_for_update())
     now = timezone.now()
     for request in older:
@@ -134,21 +130,21 @@ def _promotions_supersede(
 
 
 def promotion_approve(
-    *, approval: ApprovalRequest, user: AbstractBaseUser, comment: str = ""
+    *, approval: ApprovalRequest, user: User, comment: str = ""
 ) -> ApprovalRequest:
     """Approve a pending promotion and create its deployment in the same transaction."""
     return _promotion_decide(approval=approval, user=user, comment=comment, verdict=Verdict.APPROVE)
 
 
 def promotion_reject(
-    *, approval: ApprovalRequest, user: AbstractBaseUser, comment: str = ""
+    *, approval: ApprovalRequest, user: User, comment: str = ""
 ) -> ApprovalRequest:
     """Reject a pending promotion. The iteration stays as it is and can be requested again."""
     return _promotion_decide(approval=approval, user=user, comment=comment, verdict=Verdict.REJECT)
 
 
 def _promotion_decide(
-    *, approval: ApprovalRequest, user: AbstractBaseUser, comment: str, verdict: str
+    *, approval: ApprovalRequest, user: User, comment: str, verdict: str
 ) -> ApprovalRequest:
     new_status = RequestStatus.APPROVED if verdict == Verdict.APPROVE else RequestStatus.REJECTED
     with transaction.atomic():
@@ -161,7 +157,9 @@ def _promotion_decide(
         if locked.gate != Gate.PROMOTION or locked.iteration is None:
             raise Conflict("This request is not a promotion request.")
         if not roles_allow(project_roles(user=user, project_id=project.pk), Action.DECIDE):
-            raise NotAllowed("Only the project's decision makers can approve or reject a promotion.")
+            raise NotAllowed(
+                "Only the project's decision makers can approve or reject a promotion."
+            )
         if verdict == Verdict.APPROVE:
             _separation_of_duties_check(approval=locked, user=user)
         transition_check(
@@ -189,7 +187,9 @@ def _promotion_decide(
             message=comment[:MAX_COMMENT_LENGTH],
         )
         if new_status == RequestStatus.APPROVED:
-            deployment_create(project=project, iteration=locked.iteration, approval=locked, user=user)
+            deployment_create(
+                project=project, iteration=locked.iteration, approval=locked, user=user
+            )
     logger.info(
         "promotion request %s of project %s %s by user %s",
         locked.pk,
@@ -200,7 +200,7 @@ def _promotion_decide(
     return locked
 
 
-def _separation_of_duties_check(*, approval: ApprovalRequest, user: AbstractBaseUser) -> None:
+def _separation_of_duties_check(*, approval: ApprovalRequest, user: User) -> None:
     if approval.requested_by_id == user.pk:
         raise NotAllowed("You requested this promotion, so another decision maker must approve it.")
     if approval.iteration is not None and approval.iteration.created_by_id == user.pk:
@@ -209,7 +209,7 @@ def _separation_of_duties_check(*, approval: ApprovalRequest, user: AbstractBase
         )
 
 
-def promotion_withdraw(*, approval: ApprovalRequest, user: AbstractBaseUser) -> ApprovalRequest:
+def promotion_withdraw(*, approval: ApprovalRequest, user: User) -> ApprovalRequest:
     """Withdraw a pending promotion request. Only the person who made it can."""
     with transaction.atomic():
         locked = (

@@ -1,3 +1,10 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.approvals import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("approvals/", views.approval_inbox, name="approval-inbox"),
+    path("approvals/<int:pk>/", views.approval_detail, name="approval-detail"),
+    path("approvals/<int:pk>/approve/", views.approval_approve, name="approval-approve"),
+    path("approvals/<int:pk>/reject/", views.approval_reject, name="approval-reject"),
+]

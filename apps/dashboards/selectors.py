@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import ROLE_ACTIONS, Action
@@ -57,6 +57,7 @@ class MetricChart:
 class ProjectDashboard:
     project: Project
     metrics: list[SuccessMetric]
+    model_metrics: list[SuccessMetric]
     rows: list[IterationRow]
     best: IterationRow | None
     charts: list[MetricChart]
@@ -126,7 +127,8 @@ def _best_row(rows: list[IterationRow]) -> IterationRow | None:
     return max(succeeded, key=score)
 
 
-def _chart_metrics(metrics: list[SuccessMetric]) -> list[SuccessMetric]:
+def _model_metrics(metrics: list[SuccessMetric]) -> list[SuccessMetric]:
+    # Training measures model metrics only; business and operational ones are judged live.
     return [metric for metric in metrics if metric.kind == MetricKind.MODEL]
 
 
@@ -135,8 +137,6 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
     numbers = [row.iteration.number for row in plotted]
     charts = []
     for index, metric in enumerate(metrics):
-        if metric.kind != MetricKind.MODEL:
-            continue
         figure = metric_trend_figure(
             title=metric_label(metric),
             direction=metric.direction,
@@ -153,6 +153,7 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
 def project_dashboard(*, project: Project) -> ProjectDashboard:
     """Collect everything the project page shows, in a fixed number of queries."""
     metrics = list(project.metrics.all())
+    model_metrics = _model_metrics(metrics)
     iterations = list(
         Iteration.objects.filter(project=project)
         .select_related("dataset", "created_by")
@@ -171,7 +172,7 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
     }
     rows = [
         iteration_row(
-            iteration, metrics, has_pending_promotion=iteration.pk in pending_iteration_ids
+            iteration, model_metrics, has_pending_promotion=iteration.pk in pending_iteration_ids
         )
         for iteration in iterations
     ]
@@ -191,9 +192,10 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
     return ProjectDashboard(
         project=project,
         metrics=metrics,
+        model_metrics=model_metrics,
         rows=rows,
         best=_best_row(rows),
-        charts=_charts(metrics, rows),
+        charts=_charts(model_metrics, rows),
         datasets=list(
             DatasetVersion.objects.filter(project=project)
             .select_related("created_by")
@@ -238,10 +240,10 @@ def user_projects(*, user: AbstractBaseUser | AnonymousUser) -> list[ProjectSumm
     )
     summaries = []
     for project in projects:
-        metrics = list(project.metrics.all())
+        metrics = _model_metrics(list(project.metrics.all()))
         iterations = list(project.iterations.all())
         rows = [iteration_row(iteration, metrics) for iteration in iterations]
-        live_deployments: list[Deployment] = project.live_deployments  # type: ignore[attr-defined]
+        live_deployments: list[Deployment] = project.live_deployments
         summaries.append(
             ProjectSummary(
                 project=project,
@@ -252,25 +254,6 @@ def user_projects(*, user: AbstractBaseUser | AnonymousUser) -> list[ProjectSumm
             )
         )
     return summaries
-
-
-def pending_approvals_for_user(
-    *, user: AbstractBaseUser | AnonymousUser
-) -> QuerySet[ApprovalRequest]:
-    """Return pending requests in projects where ``user`` may decide and has not yet decided."""
-    if not user.is_authenticated:
-        return ApprovalRequest.objects.none()
-    deciding_projects = Membership.objects.filter(
-        user_id=user.pk, role__in=DECIDING_ROLES
-    ).values("project_id")
-    return (
-        ApprovalRequest.objects.filter(
-            status=RequestStatus.PENDING, project_id__in=deciding_projects
-        )
-        .exclude(decisions__decided_by_id=user.pk)
-        .select_related("project", "iteration", "requested_by")
-        .order_by("created_at", "id")
-    )
 
 
 def user_is_decision_maker(*, user: AbstractBaseUser | AnonymousUser) -> bool:

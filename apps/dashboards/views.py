@@ -4,8 +4,8 @@ from django.shortcuts import render
 
 from apps.accounts.access import project_get_for_user
 from apps.accounts.permissions import Action
+from apps.approvals.selectors import inbox_for_user
 from apps.dashboards.selectors import (
-    pending_approvals_for_user,
     project_dashboard,
     user_is_decision_maker,
     user_projects,
@@ -15,7 +15,7 @@ from apps.dashboards.selectors import (
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     is_decision_maker = user_is_decision_maker(user=request.user)
-    pending = list(pending_approvals_for_user(user=request.user)) if is_decision_maker else []
+    pending = list(inbox_for_user(user=request.user)) if is_decision_maker else []
     return render(
         request,
         "dashboards/home.html",

@@ -22,8 +22,8 @@ from apps.datasets.models import DatasetFormat
 logger = logging.getLogger(__name__)
 
 PARQUET_MAGIC = b"PAR1"
-# A text column with at most this many distinct values, or with distinct values making up at
-# most half of its rows, counts as categorical; anything more varied counts as free text.
+# A text column counts as categorical when it has at most this many distinct values, or when
+# distinct values make up at most half of its rows. A more varied column counts as free text.
 CATEGORICAL_MAX_DISTINCT = 50
 
 
@@ -58,7 +58,7 @@ class ParsedTable:
         return len(self.frame)
 
 
-def upload_spool(uploaded_file: UploadedFile, *, max_bytes: int) -> SpooledUpload:
+def upload_spool(uploaded_file: UploadedFile[bytes], *, max_bytes: int) -> SpooledUpload:
     """Copy the upload chunk by chunk to a temporary file, hashing it on the way.
 
     The caller deletes ``path``. Raises PayloadTooLarge as soon as the copy passes ``max_bytes``.
@@ -104,10 +104,7 @@ def table_parse(path: Path, *, file_format: str) -> ParsedTable:
     """Parse a spooled file and profile its columns. Raises InvalidInput on field ``file``."""
     if path.stat().st_size == 0:
         raise InvalidInput("The file is empty.", field="file")
-    if file_format == DatasetFormat.PARQUET:
-        frame = _parquet_read(path)
-    else:
-        frame = _csv_read(path)
+    frame = _parquet_read(path) if file_format == DatasetFormat.PARQUET else _csv_read(path)
     return ParsedTable(format=file_format, frame=frame, schema=schema_infer(frame))
 
 
@@ -278,6 +275,7 @@ def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str
             "The file has only the target column. Add at least one feature column.",
             field="file",
         )
+
     values = table.frame[target]
     missing = int(values.isna().sum())
     if missing == len(values):
@@ -289,6 +287,7 @@ def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str
             f"The target column '{target}' is missing in {missing} of {len(values)} rows "
             f"(first on line {first_line} for a CSV). Training skips those rows."
         )
+
     present = values.dropna()
     if task_type == "classification" and present.nunique() < 2:
         raise InvalidInput(

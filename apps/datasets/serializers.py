@@ -6,7 +6,9 @@ from apps.datasets.models import DatasetVersion
 
 
 class DatasetUploadSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(help_text="A CSV (UTF-8, comma-separated, header row) or Parquet file.")
+    file = serializers.FileField(
+        help_text="A CSV (UTF-8, comma-separated, header row) or Parquet file."
+    )
     name = serializers.CharField(max_length=200, help_text="Dataset name; versions count per name.")
     target = serializers.CharField(max_length=255, help_text="Name of the column to predict.")
 

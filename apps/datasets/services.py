@@ -1,7 +1,7 @@
 import logging
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -22,8 +22,8 @@ NAME_MAX_LENGTH = DatasetVersion._meta.get_field("name").max_length or 200
 def dataset_create(
     *,
     project: Project,
-    user: AbstractBaseUser,
-    uploaded_file: UploadedFile,
+    user: User,
+    uploaded_file: UploadedFile[bytes],
     name: str,
     target_column: str,
 ) -> DatasetVersion:
@@ -39,9 +39,7 @@ def dataset_create(
     if not name:
         raise InvalidInput("Give the dataset a name.", field="name")
     if len(name) > NAME_MAX_LENGTH:
-        raise InvalidInput(
-            f"The name is longer than {NAME_MAX_LENGTH} characters.", field="name"
-        )
+        raise InvalidInput(f"The name is longer than {NAME_MAX_LENGTH} characters.", field="name")
     if not target_column:
         raise InvalidInput("Name the target column.", field="target")
     if uploaded_file is None:

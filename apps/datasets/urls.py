@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.datasets import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<slug:slug>/datasets/new/", views.dataset_create_view, name="dataset-create"),
+    path("projects/<slug:slug>/datasets/<int:pk>/", views.dataset_detail, name="dataset-detail"),
+]

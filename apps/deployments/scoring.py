@@ -44,11 +44,9 @@ def model_predict(
         else:
             predictions = np.asarray(model.predict(frame))
         return Scores(predictions=_native(predictions), probabilities=_native(positive))
-    return Scores(
-        predictions=_native(model.predict(frame)), probabilities=_native(probabilities)
-    )
+    return Scores(predictions=_native(model.predict(frame)), probabilities=_native(probabilities))
 
 
 def _native(values: Any) -> list[Any]:
     """Convert numpy output to plain Python values that JSON can encode."""
-    return np.asarray(values).tolist()  # type: ignore[no-any-return]
+    return np.asarray(values).tolist()

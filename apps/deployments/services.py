@@ -11,8 +11,9 @@ import math
 import uuid
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,7 +29,6 @@ from apps.deployments.models import (
     Deployment,
     DeploymentStatus,
 )
-from apps.deployments.scoring import model_predict
 from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration, IterationStatus
 from apps.projects.models import Project, TaskType
@@ -42,6 +42,7 @@ PRODUCTION_ALIAS = "production"
 # of a float differently on another machine or library build.
 REGRESSION_RELATIVE_TOLERANCE = 1e-6
 REGRESSION_ABSOLUTE_TOLERANCE = 1e-9
+PROBABILITY_TOLERANCE = 1e-6
 
 
 def deployment_create(
@@ -49,7 +50,7 @@ def deployment_create(
     project: Project,
     iteration: Iteration,
     approval: ApprovalRequest | None,
-    user: AbstractBaseUser | None,
+    user: User | None,
     environment: str = PRODUCTION,
 ) -> Deployment:
     """Create a pending deployment of ``iteration`` and enqueue its rollout on commit."""
@@ -97,7 +98,7 @@ def deployment_create(
 def _deployment_enqueue(deployment_id: int, task_id: str) -> None:
     from apps.deployments.tasks import deploy_deployment
 
-    deploy_deployment.apply_async(args=[deployment_id], task_id=task_id)
+    deploy_deployment.apply_async(args=(deployment_id,), task_id=task_id)
 
 
 def deployment_run(*, deployment_id: int) -> None:
@@ -114,9 +115,7 @@ def deployment_run(*, deployment_id: int) -> None:
         if not claimed:
             logger.info("deployment %s is not pending; nothing to do", deployment_id)
             return
-        deployment = Deployment.objects.select_related("project", "iteration").get(
-            pk=deployment_id
-        )
+        deployment = Deployment.objects.select_related("project", "iteration").get(pk=deployment_id)
         audit_record(
             actor=None,
             action="deployment.deploying",
@@ -165,8 +164,8 @@ def deployment_run(*, deployment_id: int) -> None:
             alias=PRODUCTION_ALIAS,
         )
     except Exception:
-        # The portal's database decides what is served; the registry alias only mirrors it
-        # for MLflow users, so a registry error is logged and the deployment stays live.
+        # The portal's database decides what is served, and the registry alias only mirrors
+        # it for MLflow users. So a registry error is logged and the deployment stays live.
         logger.exception(
             "deployment %s live but setting the MLflow alias %s on %s v%s failed",
             deployment_id,
@@ -226,7 +225,7 @@ def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> De
 
 
 def _live_deployment_retire(
-    *, project: Project, environment: str, user: AbstractBaseUser | None, now: Any
+    *, project: Project, environment: str, user: User | None, now: Any
 ) -> Deployment | None:
     """Retire the live deployment of ``environment``, if any. Call under the project lock."""
     current = (
@@ -282,14 +281,20 @@ def replay_holdout(*, model: Any, iteration: Iteration, task_type: str) -> dict[
 
     Returns ``{"passed", "rows", "mismatches", "reason"}``. A model that loads but predicts
     differently from the one that was evaluated (a wrong artifact, a changed library) fails
-    here, before it can serve.
+    here, before it can serve. Training records ``predict`` (for a classifier, the most
+    probable class, before any cost-based threshold) and, for classifiers, every class's
+    probability, so the replay compares the same outputs.
     """
     sample = iteration.holdout_sample or {}
     rows = sample.get("rows") or []
     expected = sample.get("predictions") or []
+    expected_probabilities = sample.get("probabilities")
     if not rows:
         return _smoke_result(
-            passed=False, rows=0, mismatches=[], reason="The iteration has no held-out rows to replay."
+            passed=False,
+            rows=0,
+            mismatches=[],
+            reason="The iteration has no held-out rows to replay.",
         )
     if len(expected) != len(rows):
         return _smoke_result(
@@ -301,19 +306,26 @@ def replay_holdout(*, model: Any, iteration: Iteration, task_type: str) -> dict[
             ),
         )
     frame = pd.DataFrame.from_records(rows, columns=list(iteration.feature_columns))
-    scored = model_predict(
-        model=model, frame=frame, task_type=task_type, threshold=iteration.threshold
-    )
-    mismatches = [
+    replayed = np.asarray(model.predict(frame)).tolist()
+    mismatches = {
         index
-        for index, (recorded, replayed) in enumerate(zip(expected, scored.predictions, strict=True))
-        if not _prediction_matches(recorded, replayed, task_type=task_type)
-    ]
+        for index, (recorded, output) in enumerate(zip(expected, replayed, strict=True))
+        if not _prediction_matches(recorded, output, task_type=task_type)
+    }
+    if (
+        task_type == TaskType.CLASSIFICATION
+        and isinstance(expected_probabilities, list)
+        and len(expected_probabilities) == len(rows)
+        and hasattr(model, "predict_proba")
+    ):
+        mismatches |= _probability_mismatches(
+            expected_probabilities, np.asarray(model.predict_proba(frame))
+        )
     if mismatches:
         return _smoke_result(
             passed=False,
             rows=len(rows),
-            mismatches=mismatches[:20],
+            mismatches=sorted(mismatches)[:20],
             reason=(
                 f"The loaded model predicted differently from the evaluated one on "
                 f"{len(mismatches)} of {len(rows)} held-out rows; the previous version stays live."
@@ -322,9 +334,22 @@ def replay_holdout(*, model: Any, iteration: Iteration, task_type: str) -> dict[
     return _smoke_result(passed=True, rows=len(rows), mismatches=[], reason="")
 
 
-def _smoke_result(
-    *, passed: bool, rows: int, mismatches: list[int], reason: str
-) -> dict[str, Any]:
+def _probability_mismatches(recorded: list[Any], replayed: "np.ndarray[Any, Any]") -> set[int]:
+    mismatches: set[int] = set()
+    for index, (recorded_row, replayed_row) in enumerate(zip(recorded, replayed, strict=True)):
+        try:
+            recorded_values = np.asarray(recorded_row, dtype=float)
+            close = recorded_values.shape == replayed_row.shape and np.allclose(
+                recorded_values, replayed_row, rtol=0, atol=PROBABILITY_TOLERANCE
+            )
+        except (TypeError, ValueError):
+            close = False
+        if not close:
+            mismatches.add(index)
+    return mismatches
+
+
+def _smoke_result(*, passed: bool, rows: int, mismatches: list[int], reason: str) -> dict[str, Any]:
     return {"passed": passed, "rows": rows, "mismatches": mismatches, "reason": reason}
 
 
@@ -345,7 +370,7 @@ def _prediction_matches(recorded: Any, replayed: Any, *, task_type: str) -> bool
 
 
 def deployment_rollback(
-    *, project: Project, user: AbstractBaseUser, environment: str = PRODUCTION
+    *, project: Project, user: User, environment: str = PRODUCTION
 ) -> Deployment:
     """Make the most recently retired deployment live again and retire the current one.
 

@@ -23,12 +23,12 @@ from apps.projects.models import Project, TaskType
 logger = logging.getLogger(__name__)
 
 # Caps on what one error response lists, so a bad request of thousands of rows gets a short,
-# readable answer.
+# readable response.
 MAX_REPORTED_ROWS = 20
 MAX_REPORTED_COLUMNS = 10
 MAX_COLUMN_NAME_LENGTH = 80
 
-NUMERIC_KINDS = frozenset({"numeric", "number", "integer", "float", "boolean"})
+NUMERIC_KINDS = frozenset({"numeric", "integer"})
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ def cache_clear() -> None:
 def predict(*, project: Project, instances: Any) -> dict[str, Any]:
     """Score ``instances`` (a list of ``{column: value}`` objects) with the live model.
 
-    Raises InvalidInput (400) when ``instances`` is not a non-empty list of objects,
-    PayloadTooLarge (413) above ``settings.PREDICT_MAX_INSTANCES``, Unprocessable (422) when
-    columns are missing or unknown or a numeric column gets another value, and Conflict (409)
-    when the project has no live deployment. Error messages name the rows and columns but
-    never repeat the values sent.
+    Raises InvalidInput (400) when ``instances`` is not a non-empty list of objects.
+    Raises PayloadTooLarge (413) above ``settings.PREDICT_MAX_INSTANCES`` instances.
+    Raises Unprocessable (422) when columns are missing or unknown, or when a numeric column
+    gets another value. Raises Conflict (409) when the project has no live deployment.
+    Error messages name the rows and columns but never repeat the values sent.
     """
     _instances_check_shape(instances)
     served = served_model(project=project)
@@ -175,9 +175,7 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
 
 def _instances_check_shape(instances: Any) -> None:
     if instances is None:
-        raise InvalidInput(
-            'Send {"instances": [{column: value, ...}, ...]}.', field="instances"
-        )
+        raise InvalidInput('Send {"instances": [{column: value, ...}, ...]}.', field="instances")
     if not isinstance(instances, list):
         raise InvalidInput("Must be a list of objects, one per row to score.", field="instances")
     if not instances:

@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.deployments import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<slug:slug>/deployments/", views.deployment_list, name="deployment-list"),
+]

@@ -1,3 +1,27 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.iterations import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<slug:slug>/iterations/new/", views.iteration_create, name="iteration-create"),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/",
+        views.iteration_detail,
+        name="iteration-detail",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/status/",
+        views.iteration_status,
+        name="iteration-status",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/cancel/",
+        views.iteration_cancel_view,
+        name="iteration-cancel",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/promote/",
+        views.iteration_promote,
+        name="iteration-promote",
+    ),
+]

@@ -27,10 +27,16 @@ class ProjectForm(forms.Form):
         help_text="How many iterations you expect before a model is good enough.",
     )
     cost_false_positive = forms.FloatField(
-        required=False, min_value=0, help_text="Cost of one false alarm, in the project's unit."
+        label="Cost of a false positive",
+        required=False,
+        min_value=0,
+        help_text="Cost of one false alarm, in the project's unit.",
     )
     cost_false_negative = forms.FloatField(
-        required=False, min_value=0, help_text="Cost of one missed positive, in the project's unit."
+        label="Cost of a false negative",
+        required=False,
+        min_value=0,
+        help_text="Cost of one missed positive, in the project's unit.",
     )
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
@@ -48,15 +54,13 @@ class MetricForm(forms.Form):
     name = forms.CharField(
         max_length=64,
         widget=forms.TextInput(attrs={"list": "model-metric-names", "autocomplete": "off"}),
-        help_text="A model metric from the catalogue, or your own name for a business metric.",
     )
     direction = forms.ChoiceField(
         choices=[("", "From the catalogue"), *Direction.choices],
         required=False,
-        help_text="Required for business and operational metrics.",
     )
     target = forms.FloatField()
-    minimum = forms.FloatField(required=False, help_text="Minimum acceptable value.")
+    minimum = forms.FloatField(required=False, label="Minimum acceptable")
     unit = forms.CharField(max_length=32, required=False)
 
     def to_input(self) -> MetricInput:

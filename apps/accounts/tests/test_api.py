@@ -87,9 +87,7 @@ def test_adding_member_requires_owner(project, request, api_client_for, persona,
 def test_last_owner_cannot_be_removed(project, alice, api_client_for):
     owner = Membership.objects.get(project=project, role=Role.OWNER)
 
-    response = api_client_for(alice).delete(
-        f"/api/v1/projects/{project.slug}/members/{owner.pk}/"
-    )
+    response = api_client_for(alice).delete(f"/api/v1/projects/{project.slug}/members/{owner.pk}/")
 
     assert response.status_code == 409
     assert Membership.objects.filter(pk=owner.pk).exists()

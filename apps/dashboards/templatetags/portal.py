@@ -9,7 +9,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.dashboards.selectors import pending_approvals_for_user, user_is_decision_maker
+from apps.approvals.selectors import inbox_for_user
+from apps.dashboards.selectors import user_is_decision_maker
 
 register = template.Library()
 
@@ -49,4 +50,4 @@ def pending_approval_count(context: template.Context) -> int | None:
     user = getattr(request, "user", None)
     if user is None or not user_is_decision_maker(user=user):
         return None
-    return pending_approvals_for_user(user=user).count()
+    return inbox_for_user(user=user).count()

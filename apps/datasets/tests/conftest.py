@@ -4,6 +4,11 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+# The page tests share the dashboards tests' fixtures, which create rows directly.
+from apps.dashboards.tests.conftest import client_for, dataset, make_iteration
+
+__all__ = ["client_for", "dataset", "make_iteration"]
+
 
 @pytest.fixture
 def upload() -> Callable[..., SimpleUploadedFile]:

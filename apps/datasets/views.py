@@ -1,0 +1,42 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.accounts.access import project_get_for_user
+from apps.accounts.permissions import Action
+from apps.core.errors import PortalError
+from apps.core.views import form_add_portal_error
+from apps.datasets.forms import DatasetUploadForm
+from apps.datasets.selectors import dataset_get
+from apps.datasets.services import dataset_create
+
+
+@login_required
+def dataset_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.UPLOAD_DATASET)
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = dataset_create(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                uploaded_file=form.cleaned_data["file"],
+                name=form.cleaned_data["name"],
+                target_column=form.cleaned_data["target"],
+            )
+        except PortalError as error:
+            form_add_portal_error(form, error)
+        else:
+            messages.success(request, f"Uploaded {dataset.name} v{dataset.version}.")
+            for warning in getattr(dataset, "warnings", []):
+                messages.warning(request, warning)
+            return redirect("dataset-detail", slug=project.slug, pk=dataset.pk)
+    return render(request, "datasets/dataset_form.html", {"project": project, "form": form})
+
+
+@login_required
+def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
+    dataset = dataset_get(project=project, dataset_id=pk)
+    return render(request, "datasets/dataset_detail.html", {"project": project, "dataset": dataset})

@@ -1,0 +1,77 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.permissions import Action
+from apps.core.api import ProjectAPIView
+from apps.iterations.models import Iteration
+from apps.iterations.selectors import (
+    iteration_get,
+    iteration_verdicts,
+    project_iterations_with_verdicts,
+    project_metrics,
+)
+from apps.iterations.serializers import IterationSerializer, IterationStartSerializer
+from apps.iterations.services import iteration_cancel, iteration_start
+from apps.projects.models import Project
+
+
+def _iteration_data(project: Project, iteration: Iteration) -> dict[str, Any]:
+    verdicts = iteration_verdicts(iteration=iteration, metrics=project_metrics(project=project))
+    return IterationSerializer(iteration, context={"verdicts": {iteration.pk: verdicts}}).data
+
+
+class IterationListApi(ProjectAPIView):
+    actions = {"get": Action.VIEW, "post": Action.START_ITERATION}
+
+    @extend_schema(responses=IterationSerializer(many=True), summary="List iterations")
+    def get(self, request: Request, slug: str) -> Response:
+        rows = project_iterations_with_verdicts(project=self.project)
+        verdicts = {row.iteration.pk: row.verdicts for row in rows}
+        data = IterationSerializer(
+            [row.iteration for row in rows], many=True, context={"verdicts": verdicts}
+        ).data
+        return Response(data)
+
+    @extend_schema(
+        request=IterationStartSerializer,
+        responses={202: IterationSerializer},
+        summary="Start an iteration",
+        description="Queue training of a recipe on a dataset version. Poll the iteration "
+        "until its status is succeeded, failed or cancelled.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = IterationStartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        iteration = iteration_start(
+            project=self.project,
+            user=request.user,  # type: ignore[arg-type]
+            dataset_id=form.validated_data["dataset"],
+            recipe=form.validated_data["recipe"],
+            params=form.validated_data["params"],
+            seed=form.validated_data["seed"],
+            test_size=form.validated_data["test_size"],
+        )
+        return Response(_iteration_data(self.project, iteration), status=status.HTTP_202_ACCEPTED)
+
+
+class IterationDetailApi(ProjectAPIView):
+    actions = {"get": Action.VIEW}
+
+    @extend_schema(responses=IterationSerializer, summary="Get an iteration with its verdicts")
+    def get(self, request: Request, slug: str, number: int) -> Response:
+        iteration = iteration_get(project=self.project, number=number)
+        return Response(_iteration_data(self.project, iteration))
+
+
+class IterationCancelApi(ProjectAPIView):
+    actions = {"post": Action.START_ITERATION}
+
+    @extend_schema(request=None, responses=IterationSerializer, summary="Cancel an iteration")
+    def post(self, request: Request, slug: str, number: int) -> Response:
+        iteration = iteration_get(project=self.project, number=number)
+        cancelled = iteration_cancel(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+        return Response(_iteration_data(self.project, cancelled))

@@ -1,0 +1,49 @@
+from typing import Any
+
+from django import forms
+
+from apps.datasets.models import DatasetVersion
+from apps.iterations.recipes import recipe_choices
+from apps.projects.models import Project
+
+
+class IterationStartForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none())
+    recipe = forms.ChoiceField(choices=())
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "mono", "spellcheck": "false"}),
+        help_text='Hyperparameters as a JSON object, for example {"max_depth": 4}. Leave {} for defaults.',
+    )
+    seed = forms.IntegerField(
+        initial=0, help_text="Random seed for the train/test split and the model."
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        dataset_field = self.fields["dataset"]
+        assert isinstance(dataset_field, forms.ModelChoiceField)
+        dataset_field.queryset = DatasetVersion.objects.filter(project=project).order_by(
+            "-created_at", "-id"
+        )
+        recipe_field = self.fields["recipe"]
+        assert isinstance(recipe_field, forms.ChoiceField)
+        recipe_field.choices = list(recipe_choices(project.task_type))
+
+    def clean_params(self) -> dict[str, Any]:
+        params = self.cleaned_data.get("params")
+        if params in (None, ""):
+            return {}
+        if not isinstance(params, dict):
+            raise forms.ValidationError('Enter the parameters as a JSON object: {"name": value}.')
+        return params
+
+
+class PromotionRequestForm(forms.Form):
+    comment = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why this iteration should go to production.",
+    )

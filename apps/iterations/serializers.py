@@ -1,0 +1,78 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.iterations.models import Iteration
+
+
+class IterationStartSerializer(serializers.Serializer[Any]):
+    dataset = serializers.IntegerField(help_text="Id of a dataset version of this project.")
+    recipe = serializers.CharField(
+        max_length=64,
+        help_text="baseline, logistic_regression, ridge, random_forest or hist_gradient_boosting.",
+    )
+    params = serializers.DictField(
+        required=False, default=dict, help_text="Recipe parameters; omitted ones take defaults."
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0)
+    test_size = serializers.FloatField(
+        required=False, default=0.2, help_text="Share of rows held out for evaluation."
+    )
+
+
+class VerdictSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    direction = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    target = serializers.FloatField()
+    minimum = serializers.FloatField(allow_null=True)
+    stretch = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=["met", "missed", "undefined"])
+    minimum_verdict = serializers.ChoiceField(choices=["met", "missed", "undefined"])
+
+
+class IterationSerializer(serializers.ModelSerializer[Iteration]):
+    """An iteration; pass its verdicts as ``context["verdicts"]``, keyed by iteration id."""
+
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    metrics = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        read_only=True,
+        help_text="Metric name to value on the holdout; null where undefined.",
+    )
+    targets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Iteration
+        fields = [
+            "number",
+            "status",
+            "status_reason",
+            "dataset",
+            "recipe",
+            "params",
+            "seed",
+            "test_size",
+            "is_baseline",
+            "metrics",
+            "targets",
+            "threshold",
+            "expected_cost",
+            "feature_columns",
+            "mlflow_run_id",
+            "model_name",
+            "model_version",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(VerdictSerializer(many=True))
+    def get_targets(self, iteration: Iteration) -> list[dict[str, Any]]:
+        verdicts: dict[int, list[dict[str, Any]]] = self.context.get("verdicts", {})
+        return verdicts.get(iteration.pk, [])

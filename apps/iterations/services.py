@@ -1,0 +1,385 @@
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from apps.audit.services import audit_record
+from apps.core.errors import Conflict, InvalidInput
+from apps.core.transitions import transition_check
+from apps.datasets.ingest import ColumnKind
+from apps.datasets.models import DatasetVersion
+from apps.iterations import mlflow_adapter
+from apps.iterations.models import ITERATION_TRANSITIONS, Iteration, IterationStatus
+from apps.iterations.recipes import recipe_get, recipe_params_validate
+from apps.iterations.training import TrainingError, TrainingResult, train
+from apps.projects.models import Project, Stage
+from apps.projects.services import project_stage_advance_if_allowed
+
+logger = logging.getLogger(__name__)
+
+SEED_MAX = 2**32 - 1  # numpy's RandomState accepts seeds from 0 to 2**32 - 1
+TEST_SIZE_MIN = 0.05
+TEST_SIZE_MAX = 0.5
+STATUS_REASON_MAX_LENGTH = 2000
+TRAINING_CLOSED_STAGES = frozenset({Stage.REJECTED, Stage.RETIRED})
+
+
+def _seed_clean(seed: Any) -> int:
+    integral_float = isinstance(seed, float) and seed.is_integer()
+    if isinstance(seed, bool) or not (isinstance(seed, int) or integral_float):
+        raise InvalidInput(f"The seed must be an integer, not {seed!r}.", field="seed")
+    if not 0 <= int(seed) <= SEED_MAX:
+        raise InvalidInput(f"The seed must be between 0 and {SEED_MAX}.", field="seed")
+    return int(seed)
+
+
+def _test_size_clean(test_size: Any) -> float:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
+        raise InvalidInput("The test size must be a number.", field="test_size")
+    if not TEST_SIZE_MIN <= float(test_size) <= TEST_SIZE_MAX:
+        raise InvalidInput(
+            f"The test size must be between {TEST_SIZE_MIN} and {TEST_SIZE_MAX}: the share "
+            "of rows held out for evaluation.",
+            field="test_size",
+        )
+    return float(test_size)
+
+
+def training_features(dataset: DatasetVersion) -> list[str]:
+    """Return the dataset's feature columns that the preprocessing can encode.
+
+    NOTE: datetime columns are left out because the pipeline has no date encoder yet. A step
+    that turns dates into numeric parts (year, month, day of week) would let them in.
+    """
+    return [
+        column["name"]
+        for column in dataset.schema
+        if column["name"] != dataset.target_column and column["kind"] != ColumnKind.DATETIME
+    ]
+
+
+def iteration_start(
+    *,
+    project: Project,
+    user: User,
+    dataset_id: int,
+    recipe: str,
+    params: dict[str, Any],
+    seed: int,
+    test_size: float = 0.2,
+) -> Iteration:
+    """Queue a training run of ``recipe`` on a dataset version and return the new iteration."""
+    if isinstance(dataset_id, bool) or not isinstance(dataset_id, int):
+        raise InvalidInput("Give the dataset version's id as an integer.", field="dataset")
+    dataset = DatasetVersion.objects.filter(project=project, pk=dataset_id).first()
+    if dataset is None:
+        raise InvalidInput(
+            f"No dataset version with id {dataset_id} in this project.", field="dataset"
+        )
+    chosen = recipe_get(recipe, task_type=project.task_type)
+    cleaned_params = recipe_params_validate(chosen, params)
+    seed = _seed_clean(seed)
+    test_size = _test_size_clean(test_size)
+    features = training_features(dataset)
+    if not features:
+        raise InvalidInput(
+            "The dataset has no feature columns the recipes can use.", field="dataset"
+        )
+
+    with transaction.atomic():
+        # The project row lock serializes starts, so two requests never get the same number.
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        if locked.stage in TRAINING_CLOSED_STAGES:
+            raise Conflict(
+                f"The project is {locked.get_stage_display().lower()}; it takes no new iterations."
+            )
+        latest = Iteration.objects.filter(project=locked).aggregate(latest=Max("number"))
+        iteration = Iteration.objects.create(
+            project=locked,
+            number=(latest["latest"] or 0) + 1,
+            dataset=dataset,
+            recipe=chosen.name,
+            params=cleaned_params,
+            seed=seed,
+            test_size=test_size,
+            is_baseline=chosen.is_baseline,
+            status=IterationStatus.QUEUED,
+            created_by=user,
+            feature_columns=features,
+            task_id=str(uuid.uuid4()),
+        )
+        audit_record(
+            actor=user,
+            action="iteration.queued",
+            target=iteration,
+            project=locked,
+            after={
+                "number": iteration.number,
+                "dataset": dataset.pk,
+                "dataset_sha256": dataset.sha256,
+                "recipe": iteration.recipe,
+                "params": cleaned_params,
+                "seed": seed,
+                "test_size": test_size,
+            },
+        )
+        if locked.stage == Stage.APPROVED:
+            project_stage_advance_if_allowed(
+                project=locked,
+                user=user,
+                stage=Stage.IN_DEVELOPMENT,
+                message=f"Iteration {iteration.number} started.",
+            )
+        iteration_id, task_id = iteration.pk, iteration.task_id
+        transaction.on_commit(lambda: _training_enqueue(iteration_id, task_id))
+
+    logger.info(
+        "iteration %s of project %s queued as task %s",
+        iteration.number,
+        project.slug,
+        iteration.task_id,
+    )
+    return iteration
+
+
+def _training_enqueue(iteration_id: int, task_id: str) -> None:
+    from apps.iterations.tasks import train_iteration
+
+    try:
+        train_iteration.apply_async(args=(iteration_id,), task_id=task_id)
+    except BrokerError as error:
+        logger.exception(
+            "could not queue training task %s for iteration id %s", task_id, iteration_id
+        )
+        iteration_fail(
+            iteration_id=iteration_id, reason=f"The training task could not be queued: {error}"
+        )
+
+
+def iteration_cancel(*, iteration: Iteration, user: User) -> Iteration:
+    """Cancel a queued or running iteration.
+
+    A queued task then finds nothing to claim. A running one finishes its computation, but
+    its result is discarded because the iteration is no longer ``running``.
+    """
+    with transaction.atomic():
+        locked = Iteration.objects.select_for_update().get(pk=iteration.pk)
+        transition_check(
+            table=ITERATION_TRANSITIONS,
+            kind="iteration",
+            current=locked.status,
+            new=IterationStatus.CANCELLED,
+        )
+        before = locked.status
+        locked.status = IterationStatus.CANCELLED
+        locked.status_reason = f"Cancelled by {user.get_username()}."
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "status_reason", "finished_at"])
+        audit_record(
+            actor=user,
+            action="iteration.cancelled",
+            target=locked,
+            project=locked.project,
+            before={"status": before},
+            after={"status": locked.status},
+        )
+    logger.info("iteration %s of project id %s cancelled", locked.number, locked.project_id)
+    return locked
+
+
+def iteration_run(*, iteration_id: int) -> None:
+    """Train, log and record one queued iteration: the body of the training task.
+
+    The conditional update that claims the row makes a redelivered or duplicate task a
+    no-op. Every failure ends in ``failed`` with a reason, so no run is left ``running``.
+    """
+    now = timezone.now()
+    claimed = Iteration.objects.filter(pk=iteration_id, status=IterationStatus.QUEUED).update(
+        status=IterationStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        current = Iteration.objects.filter(pk=iteration_id).values_list("status", flat=True).first()
+        logger.info("iteration id %s not claimed: status is %s, not queued", iteration_id, current)
+        return
+
+    iteration = Iteration.objects.select_related("project", "dataset").get(pk=iteration_id)
+    project = iteration.project
+    started = time.monotonic()
+    logger.info(
+        "iteration %s of project %s training %s", iteration.number, project.slug, iteration.recipe
+    )
+    try:
+        result = _train(iteration)
+        logged = _log_to_mlflow(iteration, result)
+        _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
+    except TrainingError as error:
+        logger.warning(
+            "iteration %s of project %s failed: %s", iteration.number, project.slug, error
+        )
+        iteration_fail(iteration_id=iteration_id, reason=str(error))
+        return
+    except Exception as error:
+        logger.exception("iteration %s of project %s failed", iteration.number, project.slug)
+        iteration_fail(iteration_id=iteration_id, reason=_reason_text(error))
+        return
+
+    logger.info(
+        "iteration %s of project %s succeeded in %.1fs: run %s, model %s version %s",
+        iteration.number,
+        project.slug,
+        time.monotonic() - started,
+        logged.run_id,
+        logged.model_name,
+        logged.model_version,
+    )
+
+
+def _reason_text(error: BaseException) -> str:
+    text = str(error).strip() or "no message"
+    return f"Training failed with {type(error).__name__}: {text}"[:STATUS_REASON_MAX_LENGTH]
+
+
+def _train(iteration: Iteration) -> TrainingResult:
+    project = iteration.project
+    dataset = iteration.dataset
+    recipe = recipe_get(iteration.recipe, task_type=project.task_type)
+    try:
+        dataset_path = dataset.file.path
+    except (ValueError, NotImplementedError) as error:
+        raise TrainingError(f"The dataset file is not available: {error}") from error
+    return train(
+        dataset_path=dataset_path,
+        dataset_format=dataset.format,
+        target=dataset.target_column,
+        feature_columns=list(iteration.feature_columns) or training_features(dataset),
+        recipe=recipe,
+        params=recipe_params_validate(recipe, iteration.params),
+        seed=iteration.seed,
+        test_size=iteration.test_size,
+        task_type=project.task_type,
+        cost_false_positive=project.cost_false_positive,
+        cost_false_negative=project.cost_false_negative,
+    )
+
+
+def _log_to_mlflow(iteration: Iteration, result: TrainingResult) -> mlflow_adapter.LoggedModel:
+    project = iteration.project
+    existing = mlflow_adapter.run_find(
+        project_slug=project.slug, iteration_number=iteration.number, task_id=iteration.task_id
+    )
+    if existing is not None:
+        logger.info(
+            "iteration %s of project %s reuses mlflow run %s",
+            iteration.number,
+            project.slug,
+            existing,
+        )
+        return mlflow_adapter.logged_model_get(run_id=existing)
+    dataset = iteration.dataset
+    return mlflow_adapter.training_run_log(
+        project_slug=project.slug,
+        iteration_number=iteration.number,
+        params={
+            "recipe": iteration.recipe,
+            **{f"param.{key}": value for key, value in iteration.params.items()},
+            "seed": iteration.seed,
+            "test_size": iteration.test_size,
+            "dataset_id": dataset.pk,
+            "dataset_sha256": dataset.sha256,
+            "threshold": result.threshold,
+            "train_rows": result.train_rows,
+            "holdout_rows": result.holdout_rows,
+        },
+        metrics={**result.metrics, "expected_cost": result.expected_cost},
+        pipeline=result.pipeline,
+        input_example=result.input_example,
+        tags={
+            "portal.recipe": iteration.recipe,
+            "portal.dataset": f"{dataset.name} v{dataset.version}",
+            "portal.is_baseline": str(iteration.is_baseline).lower(),
+            mlflow_adapter.TASK_TAG: iteration.task_id,
+        },
+    )
+
+
+def _iteration_succeed(
+    *, iteration_id: int, result: TrainingResult, logged: mlflow_adapter.LoggedModel
+) -> None:
+    with transaction.atomic():
+        locked = (
+            Iteration.objects.select_for_update().select_related("project").get(pk=iteration_id)
+        )
+        if locked.status != IterationStatus.RUNNING:
+            # Cancelled while training: the MLflow run stays, but the iteration keeps its state.
+            logger.info(
+                "iteration %s finished training but is %s; result discarded",
+                locked.number,
+                locked.status,
+            )
+            return
+        transition_check(
+            table=ITERATION_TRANSITIONS,
+            kind="iteration",
+            current=locked.status,
+            new=IterationStatus.SUCCEEDED,
+        )
+        locked.status = IterationStatus.SUCCEEDED
+        locked.status_reason = " ".join(result.warnings)[:STATUS_REASON_MAX_LENGTH]
+        locked.finished_at = timezone.now()
+        locked.heartbeat_at = locked.finished_at
+        locked.metrics = result.metrics
+        locked.threshold = result.threshold
+        locked.expected_cost = result.expected_cost
+        locked.feature_columns = result.feature_columns
+        locked.holdout_sample = result.holdout_sample
+        locked.environment = result.environment
+        locked.mlflow_experiment_id = logged.experiment_id
+        locked.mlflow_run_id = logged.run_id
+        locked.model_name = logged.model_name
+        locked.model_version = logged.model_version
+        locked.save()
+        audit_record(
+            actor=None,
+            action="iteration.succeeded",
+            target=locked,
+            project=locked.project,
+            before={"status": IterationStatus.RUNNING},
+            after={
+                "status": locked.status,
+                "metrics": locked.metrics,
+                "threshold": locked.threshold,
+                "mlflow_run_id": locked.mlflow_run_id,
+                "model_version": locked.model_version,
+            },
+        )
+
+
+def iteration_fail(*, iteration_id: int, reason: str) -> bool:
+    """Mark a queued or running iteration failed with ``reason``; report whether it changed."""
+    with transaction.atomic():
+        locked = (
+            Iteration.objects.select_for_update().select_related("project").get(pk=iteration_id)
+        )
+        if IterationStatus.FAILED not in ITERATION_TRANSITIONS.get(locked.status, frozenset()):
+            logger.info("iteration %s is %s; not marking it failed", locked.number, locked.status)
+            return False
+        before = locked.status
+        locked.status = IterationStatus.FAILED
+        locked.status_reason = reason[:STATUS_REASON_MAX_LENGTH]
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "status_reason", "finished_at"])
+        audit_record(
+            actor=None,
+            action="iteration.failed",
+            target=locked,
+            project=locked.project,
+            before={"status": before},
+            after={"status": locked.status, "reason": locked.status_reason},
+        )
+    return True

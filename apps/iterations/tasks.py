@@ -1,0 +1,25 @@
+import logging
+
+from celery import shared_task
+
+from apps.iterations.services import iteration_run
+
+logger = logging.getLogger(__name__)
+
+# The soft limit raises inside the task, so the iteration ends failed with a reason. The hard
+# limit, a minute later, kills a task that ignored the soft one.
+TRAINING_SOFT_TIME_LIMIT_S = 60 * 60
+TRAINING_TIME_LIMIT_S = TRAINING_SOFT_TIME_LIMIT_S + 60
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    queue="cpu",
+    soft_time_limit=TRAINING_SOFT_TIME_LIMIT_S,
+    time_limit=TRAINING_TIME_LIMIT_S,
+)
+def train_iteration(iteration_id: int) -> None:
+    """Train one iteration. Safe to deliver twice: only the first delivery claims the row."""
+    logger.info("training task received for iteration id %s", iteration_id)
+    iteration_run(iteration_id=iteration_id)

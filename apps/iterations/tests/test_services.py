@@ -1,0 +1,231 @@
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+from django.conf import settings
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import Conflict, InvalidInput, TransitionNotAllowed
+from apps.iterations import mlflow_adapter
+from apps.iterations.models import Iteration
+from apps.iterations.services import iteration_cancel, iteration_run, iteration_start
+from apps.iterations.tests.uploads import cancer_dataset, diabetes_dataset, upload_csv
+from apps.projects.models import Project, Stage
+
+__all__ = ["cancer_dataset", "diabetes_dataset"]
+
+
+def _start(project, user, dataset, recipe="logistic_regression", **extra):
+    options: dict[str, Any] = {"params": {}, "seed": 11}
+    options.update(extra)
+    return iteration_start(
+        project=project, user=user, dataset_id=dataset.pk, recipe=recipe, **options
+    )
+
+
+def _mlflow_runs(iteration):
+    # The MLflow store outlives each test's database, so runs are matched by task id.
+    client = mlflow.MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
+    experiment = client.get_experiment_by_name(f"portal/{iteration.project.slug}")
+    assert experiment is not None
+    return client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`portal.task_id` = '{iteration.task_id}'",
+    )
+
+
+def test_start_queues_numbered_iteration(
+    project, alice, cancer_dataset, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = _start(project, alice, cancer_dataset)
+        second = _start(project, alice, cancer_dataset, recipe="baseline")
+
+    assert (first.number, second.number) == (1, 2)
+    assert first.status == "queued"
+    assert first.params == {"C": 1.0, "max_iter": 1000, "class_weight": None}
+    assert first.task_id
+    assert second.is_baseline
+    assert len(callbacks) == 2
+    assert AuditEvent.objects.filter(action="iteration.queued").count() == 2
+
+
+def test_start_advances_approved_project(project, alice, cancer_dataset):
+    Project.objects.filter(pk=project.pk).update(stage=Stage.APPROVED)
+
+    _start(project, alice, cancer_dataset)
+
+    project.refresh_from_db()
+    assert project.stage == Stage.IN_DEVELOPMENT
+
+
+def test_start_leaves_framing_project_in_framing(project, alice, cancer_dataset):
+    _start(project, alice, cancer_dataset)
+
+    project.refresh_from_db()
+    assert project.stage == Stage.FRAMING
+
+
+def test_start_rejected_for_retired_project(project, alice, cancer_dataset):
+    Project.objects.filter(pk=project.pk).update(stage=Stage.RETIRED)
+
+    with pytest.raises(Conflict):
+        _start(project, alice, cancer_dataset)
+
+    assert not Iteration.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"recipe": "ridge"}, "recipe"),
+        ({"params": {"C": "strong"}}, "params.C"),
+        ({"params": {"depth": 3}}, "params.depth"),
+        ({"seed": -1}, "seed"),
+        ({"seed": "7"}, "seed"),
+        ({"test_size": 0.9}, "test_size"),
+    ],
+)
+def test_start_rejects_bad_spec(project, alice, cancer_dataset, changes, field):
+    with pytest.raises(InvalidInput) as caught:
+        _start(project, alice, cancer_dataset, **changes)
+
+    assert field in caught.value.errors
+    assert not Iteration.objects.exists()
+
+
+def test_start_rejects_other_projects_dataset(project, regression_project, alice, diabetes_dataset):
+    with pytest.raises(InvalidInput) as caught:
+        _start(project, alice, diabetes_dataset)
+
+    assert "dataset" in caught.value.errors
+
+
+def test_run_registers_model_that_loads_back(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="hist_gradient_boosting")
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "succeeded", iteration.status_reason
+    assert iteration.metrics["roc_auc"] > 0.95
+    assert iteration.model_name == f"portal-{project.slug}"
+    assert iteration.model_version
+    assert iteration.mlflow_run_id
+    assert iteration.threshold is not None
+    assert iteration.expected_cost is not None
+    assert iteration.started_at <= iteration.finished_at
+    assert iteration.environment["scikit_learn"]
+    model = mlflow_adapter.model_load(
+        mlflow_adapter.model_uri(iteration.model_name, iteration.model_version)
+    )
+    rows = pd.DataFrame(iteration.holdout_sample["rows"])
+    assert list(model.predict(rows)) == iteration.holdout_sample["predictions"]
+    assert AuditEvent.objects.filter(action="iteration.succeeded").count() == 1
+
+
+@pytest.mark.parametrize("recipe", ["baseline", "logistic_regression", "random_forest"])
+def test_each_classification_recipe_round_trips(project, alice, cancer_dataset, recipe):
+    iteration = _start(project, alice, cancer_dataset, recipe=recipe, params={})
+    iteration_run(iteration_id=iteration.pk)
+    iteration.refresh_from_db()
+
+    model = mlflow_adapter.model_load(
+        mlflow_adapter.model_uri(iteration.model_name, iteration.model_version)
+    )
+
+    assert iteration.status == "succeeded", iteration.status_reason
+    rows = pd.DataFrame(iteration.holdout_sample["rows"])
+    assert list(model.predict(rows)) == iteration.holdout_sample["predictions"]
+
+
+@pytest.mark.parametrize("recipe", ["baseline", "ridge", "random_forest", "hist_gradient_boosting"])
+def test_each_regression_recipe_round_trips(regression_project, alice, diabetes_dataset, recipe):
+    iteration = _start(regression_project, alice, diabetes_dataset, recipe=recipe)
+    iteration_run(iteration_id=iteration.pk)
+    iteration.refresh_from_db()
+
+    model = mlflow_adapter.model_load(
+        mlflow_adapter.model_uri(iteration.model_name, iteration.model_version)
+    )
+
+    assert iteration.status == "succeeded", iteration.status_reason
+    assert iteration.threshold is None
+    rows = pd.DataFrame(iteration.holdout_sample["rows"])
+    assert list(model.predict(rows)) == pytest.approx(iteration.holdout_sample["predictions"])
+
+
+def test_redelivered_task_logs_one_run(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+
+    iteration_run(iteration_id=iteration.pk)
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "succeeded"
+    assert len(_mlflow_runs(iteration)) == 1
+
+
+def test_rerun_after_logging_reuses_mlflow_run(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+    iteration_run(iteration_id=iteration.pk)
+    iteration.refresh_from_db()
+    first_run, first_version = iteration.mlflow_run_id, iteration.model_version
+    # A worker that died after logging but before recording the result leaves this state.
+    Iteration.objects.filter(pk=iteration.pk).update(status="queued", mlflow_run_id="")
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "succeeded"
+    assert iteration.mlflow_run_id == first_run
+    assert iteration.model_version == first_version
+    assert len(_mlflow_runs(iteration)) == 1
+
+
+def test_training_error_ends_failed_with_reason(project, alice, tmp_path):
+    path = tmp_path / "few.csv"
+    pd.DataFrame({"x": range(6), "label": [0, 1] * 3}).to_csv(path, index=False)
+    dataset = upload_csv(project, alice, path, "label")
+    iteration = _start(project, alice, dataset, recipe="baseline")
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "failed"
+    assert "training needs at least 10" in iteration.status_reason
+    assert iteration.finished_at is not None
+    event = AuditEvent.objects.get(action="iteration.failed")
+    assert event.after["reason"] == iteration.status_reason
+
+
+def test_missing_dataset_file_ends_failed(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+    cancer_dataset.file.delete(save=False)
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "failed"
+    assert "FileNotFoundError" in iteration.status_reason
+
+
+def test_cancelled_iteration_is_not_trained(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+
+    iteration_cancel(iteration=iteration, user=alice)
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "cancelled"
+    assert iteration.mlflow_run_id == ""
+    assert AuditEvent.objects.filter(action="iteration.cancelled").count() == 1
+
+
+def test_finished_iteration_cannot_be_cancelled(project, alice, cancer_dataset):
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+    iteration_run(iteration_id=iteration.pk)
+
+    with pytest.raises(TransitionNotAllowed):
+        iteration_cancel(iteration=iteration, user=alice)

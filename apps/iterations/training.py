@@ -1,0 +1,402 @@
+"""Train and evaluate one iteration. Pure computation: no database, no MLflow.
+
+Binary classification picks the decision threshold that minimizes the expected cost of
+errors on the holdout when the project states both error costs, and uses 0.5 otherwise.
+The positive class is the larger of the two labels (1 for 0/1 labels).
+"""
+
+import datetime
+import logging
+import math
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from apps.datasets.ingest import dataset_frame_read
+from apps.iterations.recipes import CLASSIFICATION, REGRESSION, Recipe, pipeline_build
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5
+HOLDOUT_SAMPLE_ROWS = 5
+MIN_TRAINING_ROWS = 10
+
+
+class TrainingError(Exception):
+    """A problem in the data that stops training. The message states what to change."""
+
+
+@dataclass
+class TrainingResult:
+    pipeline: Pipeline
+    metrics: dict[str, float | None]
+    threshold: float | None
+    expected_cost: float | None
+    feature_columns: list[str]
+    holdout_sample: dict[str, Any]
+    input_example: pd.DataFrame
+    environment: dict[str, str]
+    train_rows: int
+    holdout_rows: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    expected_cost: float | None
+
+
+def train(
+    *,
+    dataset_path: str | Path,
+    dataset_format: str,
+    target: str,
+    feature_columns: list[str],
+    recipe: Recipe,
+    params: dict[str, Any],
+    seed: int,
+    test_size: float,
+    task_type: str,
+    cost_false_positive: float | None = None,
+    cost_false_negative: float | None = None,
+) -> TrainingResult:
+    """Split, fit and evaluate. Raises TrainingError for problems in the data."""
+    started = time.monotonic()
+    frame = dataset_frame_read(dataset_path, file_format=dataset_format)
+    missing_columns = [c for c in [target, *feature_columns] if c not in frame.columns]
+    if missing_columns:
+        raise TrainingError(f"The dataset file lacks the columns {', '.join(missing_columns)}.")
+    if not feature_columns:
+        raise TrainingError("The dataset has no feature columns to train on.")
+
+    notes: list[str] = []
+    labelled = frame[frame[target].notna()]
+    if len(labelled) < len(frame):
+        notes.append(f"Skipped {len(frame) - len(labelled)} rows without a target value.")
+    if len(labelled) < MIN_TRAINING_ROWS:
+        raise TrainingError(
+            f"Only {len(labelled)} rows have a target value; training needs at least "
+            f"{MIN_TRAINING_ROWS}."
+        )
+    features = labelled[feature_columns]
+    labels = labelled[target]
+    if task_type == REGRESSION:
+        labels = _numeric_target(labels, target)
+
+    x_train, x_test, y_train, y_test = _split(
+        features, labels, task_type=task_type, test_size=test_size, seed=seed, notes=notes
+    )
+    numeric = [c for c in feature_columns if _is_numeric(features[c])]
+    categorical = [c for c in feature_columns if c not in numeric]
+    pipeline = pipeline_build(
+        recipe,
+        task_type=task_type,
+        params=params,
+        seed=seed,
+        numeric_columns=numeric,
+        categorical_columns=categorical,
+    )
+    try:
+        pipeline.fit(x_train, y_train)
+    except ValueError as error:
+        raise TrainingError(f"The {recipe.name} model could not be fitted: {error}") from error
+
+    threshold: float | None = None
+    expected_cost: float | None = None
+    if task_type == CLASSIFICATION:
+        metrics, threshold, expected_cost = _evaluate_classifier(
+            pipeline,
+            x_test,
+            y_test,
+            cost_false_positive=cost_false_positive,
+            cost_false_negative=cost_false_negative,
+        )
+    else:
+        metrics = _evaluate_regressor(pipeline, x_test, y_test)
+
+    sample = x_test.head(HOLDOUT_SAMPLE_ROWS)
+    logger.info(
+        "trained %s on %s rows, evaluated on %s rows in %.1fs",
+        recipe.name,
+        len(x_train),
+        len(x_test),
+        time.monotonic() - started,
+    )
+    return TrainingResult(
+        pipeline=pipeline,
+        metrics=metrics,
+        threshold=threshold,
+        expected_cost=expected_cost,
+        feature_columns=list(feature_columns),
+        holdout_sample=holdout_sample_build(pipeline, sample, task_type=task_type),
+        input_example=sample,
+        environment=environment_describe(),
+        train_rows=len(x_train),
+        holdout_rows=len(x_test),
+        warnings=notes,
+    )
+
+
+def _is_numeric(series: "pd.Series[Any]") -> bool:
+    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+
+
+def _numeric_target(labels: "pd.Series[Any]", target: str) -> "pd.Series[Any]":
+    if pd.api.types.is_bool_dtype(labels) or not pd.api.types.is_numeric_dtype(labels):
+        raise TrainingError(
+            f"The target column '{target}' is not numeric, so it cannot be a regression target."
+        )
+    return labels.astype(float)
+
+
+def _split(
+    features: pd.DataFrame,
+    labels: "pd.Series[Any]",
+    *,
+    task_type: str,
+    test_size: float,
+    seed: int,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, "pd.Series[Any]", "pd.Series[Any]"]:
+    if task_type == CLASSIFICATION:
+        counts = labels.value_counts()
+        if len(counts) < 2:
+            raise TrainingError("The target has a single class; classification needs two.")
+        try:
+            parts = train_test_split(
+                features, labels, test_size=test_size, random_state=seed, stratify=labels
+            )
+        except ValueError as error:
+            smallest = counts.idxmin()
+            notes.append(
+                f"Used a plain random split because a stratified one failed: class "
+                f"{smallest!r} has {int(counts.min())} rows ({error})."
+            )
+            logger.warning("stratified split failed, falling back to a plain split: %s", error)
+        else:
+            return parts[0], parts[1], parts[2], parts[3]
+    parts = train_test_split(features, labels, test_size=test_size, random_state=seed)
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def threshold_choose(
+    *,
+    y_true: np.ndarray[Any, Any],
+    scores: np.ndarray[Any, Any],
+    cost_false_positive: float | None,
+    cost_false_negative: float | None,
+) -> ThresholdChoice:
+    """Choose the threshold on positive-class ``scores`` with the lowest cost of errors.
+
+    ``y_true`` is 1 for positives and 0 for negatives, and a row is predicted positive when
+    its score is at or above the threshold. Candidates are every distinct score, 0.5 and one
+    value above all scores (no positive predictions). Among equally cheap thresholds, the
+    one closest to 0.5 wins. Without both costs the threshold is 0.5 and the cost is None.
+    ``expected_cost`` is the cost per 1,000 decisions, in the costs' unit.
+    """
+    if cost_false_positive is None or cost_false_negative is None or len(y_true) == 0:
+        return ThresholdChoice(threshold=DEFAULT_THRESHOLD, expected_cost=None)
+    candidates = np.unique(np.append(scores, [DEFAULT_THRESHOLD, np.nextafter(1.0, 2.0)]))
+    positives = y_true == 1
+    best: tuple[float, float, float] | None = None
+    for candidate in candidates:
+        predicted = scores >= candidate
+        false_positives = int(np.sum(predicted & ~positives))
+        false_negatives = int(np.sum(~predicted & positives))
+        cost = false_positives * cost_false_positive + false_negatives * cost_false_negative
+        key = (cost, abs(float(candidate) - DEFAULT_THRESHOLD), -float(candidate))
+        if best is None or key < best:
+            best = key
+    assert best is not None
+    cost, _, negative_threshold = best
+    return ThresholdChoice(threshold=-negative_threshold, expected_cost=cost / len(y_true) * 1000)
+
+
+def _evaluate_classifier(
+    pipeline: Pipeline,
+    x_test: pd.DataFrame,
+    y_test: "pd.Series[Any]",
+    *,
+    cost_false_positive: float | None,
+    cost_false_negative: float | None,
+) -> tuple[dict[str, float | None], float | None, float | None]:
+    classes = list(pipeline.classes_)
+    probabilities = pipeline.predict_proba(x_test)
+    y_true = y_test.to_numpy()
+    metrics: dict[str, float | None] = {}
+
+    if len(classes) == 2:
+        positive = classes[1]  # classes_ is sorted, so this is the larger label
+        scores = probabilities[:, 1]
+        truth = (y_true == positive).astype(int)
+        choice = threshold_choose(
+            y_true=truth,
+            scores=scores,
+            cost_false_positive=cost_false_positive,
+            cost_false_negative=cost_false_negative,
+        )
+        predicted = (scores >= choice.threshold).astype(int)
+        metrics["accuracy"] = _safe(skm.accuracy_score, truth, predicted)
+        metrics["precision"] = _safe(skm.precision_score, truth, predicted, zero_division=np.nan)
+        metrics["recall"] = _safe(skm.recall_score, truth, predicted, zero_division=np.nan)
+        metrics["f1"] = _safe(skm.f1_score, truth, predicted, zero_division=np.nan)
+        both_present = len(np.unique(truth)) == 2
+        metrics["roc_auc"] = _safe(skm.roc_auc_score, truth, scores) if both_present else None
+        metrics["pr_auc"] = (
+            _safe(skm.average_precision_score, truth, scores) if both_present else None
+        )
+        metrics["log_loss"] = _safe(skm.log_loss, truth, scores, labels=[0, 1])
+        return metrics, choice.threshold, choice.expected_cost
+
+    predicted_labels = np.asarray(pipeline.classes_)[probabilities.argmax(axis=1)]
+    truth_labels = y_true
+    metrics["accuracy"] = _safe(skm.accuracy_score, truth_labels, predicted_labels)
+    for name, scorer in (
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+    ):
+        metrics[name] = _safe(
+            scorer,
+            truth_labels,
+            predicted_labels,
+            labels=classes,
+            average="macro",
+            zero_division=np.nan,
+        )
+    all_present = set(truth_labels.tolist()) >= {json_safe(label) for label in classes}
+    metrics["roc_auc"] = (
+        _safe(
+            skm.roc_auc_score,
+            truth_labels,
+            probabilities,
+            multi_class="ovr",
+            average="macro",
+            labels=classes,
+        )
+        if all_present
+        else None
+    )
+    if all_present:
+        indicator = np.column_stack([truth_labels == label for label in classes]).astype(int)
+        metrics["pr_auc"] = _safe(
+            skm.average_precision_score, indicator, probabilities, average="macro"
+        )
+    else:
+        metrics["pr_auc"] = None
+    metrics["log_loss"] = _safe(skm.log_loss, truth_labels, probabilities, labels=classes)
+    return metrics, None, None
+
+
+def _evaluate_regressor(
+    pipeline: Pipeline, x_test: pd.DataFrame, y_test: "pd.Series[Any]"
+) -> dict[str, float | None]:
+    predicted = pipeline.predict(x_test)
+    y_true = y_test.to_numpy(dtype=float)
+    has_zero = bool(np.any(y_true == 0))
+    return {
+        "rmse": _safe(skm.root_mean_squared_error, y_true, predicted),
+        "mae": _safe(skm.mean_absolute_error, y_true, predicted),
+        # MAPE divides by the true value, so one zero makes it meaningless.
+        "mape": None if has_zero else _safe(skm.mean_absolute_percentage_error, y_true, predicted),
+        "r2": _safe(skm.r2_score, y_true, predicted, force_finite=False)
+        if len(y_true) >= 2
+        else None,
+    }
+
+
+def _safe(function: Any, *args: Any, **kwargs: Any) -> float | None:
+    """Call a metric function and return a finite float, or None where it is undefined."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = function(*args, **kwargs)
+    except ValueError as error:
+        logger.info("metric %s undefined: %s", getattr(function, "__name__", function), error)
+        return None
+    return finite_or_none(value)
+
+
+def finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def json_safe(value: Any) -> Any:
+    """Convert a pandas or numpy scalar to a JSON value: NaN and NaT become None."""
+    if value is None:
+        return None
+    if isinstance(value, (pd.Timestamp, datetime.datetime, datetime.date)):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, int, str)):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def holdout_sample_build(
+    pipeline: Pipeline, sample: pd.DataFrame, *, task_type: str
+) -> dict[str, Any]:
+    """Return holdout rows with the pipeline's output on them, for replay after a deploy.
+
+    ``predictions`` are ``pipeline.predict`` (for classifiers, the most probable class, not
+    the cost-based threshold). Classifiers also get ``classes`` and per-row
+    ``probabilities`` in that class order.
+    """
+    rows = [
+        {str(column): json_safe(value) for column, value in record.items()}
+        for record in sample.to_dict(orient="records")
+    ]
+    result: dict[str, Any] = {
+        "rows": rows,
+        "predictions": [json_safe(value) for value in pipeline.predict(sample)],
+    }
+    if task_type == CLASSIFICATION:
+        result["classes"] = [json_safe(label) for label in pipeline.classes_]
+        result["probabilities"] = [
+            [json_safe(p) for p in row] for row in pipeline.predict_proba(sample)
+        ]
+    return result
+
+
+def environment_describe() -> dict[str, str]:
+    def installed(package: str) -> str:
+        try:
+            return package_version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "python": sys.version.split()[0],
+        "scikit_learn": installed("scikit-learn"),
+        "pandas": installed("pandas"),
+        "numpy": installed("numpy"),
+        "mlflow": installed("mlflow"),
+        "skops": installed("skops"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,121 @@
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.accounts.access import project_get_for_user
+from apps.accounts.permissions import Action
+from apps.approvals.models import RequestStatus
+from apps.approvals.selectors import project_approvals
+from apps.approvals.services import promotion_request
+from apps.core.errors import PortalError
+from apps.core.views import form_add_portal_error
+from apps.deployments.selectors import project_deployments
+from apps.iterations.forms import IterationStartForm, PromotionRequestForm
+from apps.iterations.selectors import iteration_get, iteration_verdicts
+from apps.iterations.services import iteration_cancel, iteration_start
+from apps.projects.models import Project
+
+
+@login_required
+def iteration_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    initial: dict[str, Any] = {"dataset": request.GET.get("dataset"), "params": {}, "seed": 0}
+    form = IterationStartForm(request.POST or None, project=project, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            iteration = iteration_start(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                dataset_id=form.cleaned_data["dataset"].pk,
+                recipe=form.cleaned_data["recipe"],
+                params=form.cleaned_data["params"],
+                seed=form.cleaned_data["seed"],
+            )
+        except PortalError as error:
+            form_add_portal_error(form, error)
+        else:
+            messages.success(request, f"Iteration {iteration.number} queued.")
+            return redirect("iteration-detail", slug=project.slug, number=iteration.number)
+    return render(request, "iterations/iteration_form.html", {"project": project, "form": form})
+
+
+def _iteration_context(project: Project, number: int) -> dict[str, Any]:
+    iteration = iteration_get(project=project, number=number)
+    approvals = list(project_approvals(project=project).filter(iteration=iteration))
+    return {
+        "project": project,
+        "iteration": iteration,
+        "verdicts": iteration_verdicts(iteration=iteration, metrics=list(project.metrics.all())),
+        "approvals": approvals,
+        "has_pending_promotion": any(a.status == RequestStatus.PENDING for a in approvals),
+        "deployments": list(project_deployments(project=project).filter(iteration=iteration)),
+        "promotion_form": PromotionRequestForm(),
+    }
+
+
+@login_required
+def iteration_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
+    return render(request, "iterations/iteration_detail.html", _iteration_context(project, number))
+
+
+@login_required
+def iteration_status(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Render the live part of the iteration page, which HTMX polls while the run is active."""
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
+    return render(
+        request, "iterations/iteration_detail.html#live", _iteration_context(project, number)
+    )
+
+
+@login_required
+@require_POST
+def iteration_cancel_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    iteration = iteration_get(project=project, number=number)
+    try:
+        iteration_cancel(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+    except PortalError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Iteration {number} cancelled.")
+    return redirect("iteration-detail", slug=project.slug, number=number)
+
+
+@login_required
+@require_POST
+def iteration_promote(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.REQUEST_PROMOTION)
+    iteration = iteration_get(project=project, number=number)
+    form = PromotionRequestForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("comment", []):
+            messages.error(request, str(error))
+    else:
+        try:
+            promotion_request(
+                iteration=iteration,
+                user=request.user,  # type: ignore[arg-type]
+                comment=form.cleaned_data["comment"],
+            )
+        except PortalError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, f"Promotion of iteration {number} requested from the decision makers."
+            )
+    return _redirect_back(request, "iteration-detail", slug=project.slug, number=number)
+
+
+def _redirect_back(request: HttpRequest, fallback: str, **kwargs: Any) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback, **kwargs)
