@@ -6,9 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import Action
+from apps.approvals.framing import framing_signoff_request
 from apps.approvals.selectors import approval_detail, approval_get_for_user, inbox_for_user
 from apps.approvals.serializers import ApprovalRequestSerializer, CommentSerializer
 from apps.approvals.services import (
+    approval_approve,
+    approval_reject,
     promotion_approve,
     promotion_reject,
     promotion_request,
@@ -95,4 +98,42 @@ class PromotionWithdrawView(APIView):
         user = authenticated_user(request)
         approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
         promotion_withdraw(approval=approval, user=user)
+        return Response(_serialized(approval.pk))
+
+
+class FramingSignoffRequestView(ProjectAPIView):
+    """Send the project's framing (problem, targets, expectations, costs) for sign-off."""
+
+    actions = {"post": Action.EDIT_PROJECT}
+
+    @extend_schema(request=CommentSerializer, responses={201: ApprovalRequestSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        comment = _comment(request)
+        approval = framing_signoff_request(
+            project=self.project, user=authenticated_user(request), comment=comment
+        )
+        return Response(_serialized(approval.pk), status=status.HTTP_201_CREATED)
+
+
+class ApprovalApproveView(APIView):
+    """Approve a pending request of any gate: framing sign-off or promotion."""
+
+    @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        user = authenticated_user(request)
+        comment = _comment(request)
+        approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
+        approval_approve(approval=approval, user=user, comment=comment)
+        return Response(_serialized(approval.pk))
+
+
+class ApprovalRejectView(APIView):
+    """Reject a pending request of any gate; a framing rejection needs a comment."""
+
+    @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        user = authenticated_user(request)
+        comment = _comment(request)
+        approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
+        approval_reject(approval=approval, user=user, comment=comment)
         return Response(_serialized(approval.pk))

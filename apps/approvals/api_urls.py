@@ -4,6 +4,23 @@ from apps.approvals import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
+        "projects/<slug:slug>/framing/signoff/",
+        api.FramingSignoffRequestView.as_view(),
+        name="api-framing-signoff",
+    ),
+    path("approvals/", api.PromotionInboxView.as_view(), name="api-approval-inbox"),
+    path("approvals/<int:pk>/", api.PromotionDetailView.as_view(), name="api-approval-detail"),
+    path(
+        "approvals/<int:pk>/approve/",
+        api.ApprovalApproveView.as_view(),
+        name="api-approval-approve",
+    ),
+    path(
+        "approvals/<int:pk>/reject/",
+        api.ApprovalRejectView.as_view(),
+        name="api-approval-reject",
+    ),
+    path(
         "projects/<slug:slug>/iterations/<int:number>/promotions/",
         api.PromotionRequestView.as_view(),
         name="api-promotion-request",

@@ -62,6 +62,11 @@ class ApprovalRequest(models.Model):
                 condition=models.Q(status="pending", gate="promotion"),
                 name="approval_one_pending_promotion_per_iteration",
             ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(status="pending", gate="framing"),
+                name="approval_one_pending_framing_per_project",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.access import project_roles
 from apps.accounts.permissions import Action, roles_allow
+from apps.approvals.framing import framing_decide
 from apps.approvals.models import (
     REQUEST_TRANSITIONS,
     ApprovalRequest,
@@ -27,7 +28,7 @@ from apps.core.errors import Conflict, NotAllowed
 from apps.core.transitions import transition_check
 from apps.deployments.services import deployment_create
 from apps.iterations.models import Iteration, IterationStatus
-from apps.projects.models import Project
+from apps.projects.models import Project, Stage
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,21 @@ def promotion_request(*, iteration: Iteration, user: User, comment: str = "") ->
     project = iteration.project
     if not roles_allow(project_roles(user=user, project_id=project.pk), Action.REQUEST_PROMOTION):
         raise NotAllowed("Only the project's data scientists can request a promotion.")
+    if project.promotion_requires_framing_signoff and project.stage in (
+        Stage.FRAMING,
+        Stage.REJECTED,
+    ):
+        raise Conflict(
+            "This project requires a signed-off framing before any promotion. "
+            "Ask a decision maker to sign off the framing first.",
+            field="stage",
+        )
+    if iteration.is_baseline:
+        raise Conflict(
+            f"Iteration {iteration.number} is a non-ML baseline: it measures a simple rule "
+            "and cannot be promoted.",
+            field="iteration",
+        )
     if iteration.status != IterationStatus.SUCCEEDED:
         raise Conflict(
             f"Iteration {iteration.number} is {iteration.status}; only a succeeded iteration "
@@ -238,3 +254,21 @@ def promotion_withdraw(*, approval: ApprovalRequest, user: User) -> ApprovalRequ
         )
     logger.info("promotion request %s of project %s withdrawn", locked.pk, locked.project.slug)
     return locked
+
+
+def approval_approve(
+    *, approval: ApprovalRequest, user: User, comment: str = ""
+) -> ApprovalRequest:
+    """Approve a pending request of any gate."""
+    if approval.gate == Gate.FRAMING:
+        return framing_decide(
+            approval=approval, user=user, verdict=Verdict.APPROVE, comment=comment
+        )
+    return promotion_approve(approval=approval, user=user, comment=comment)
+
+
+def approval_reject(*, approval: ApprovalRequest, user: User, comment: str = "") -> ApprovalRequest:
+    """Reject a pending request of any gate."""
+    if approval.gate == Gate.FRAMING:
+        return framing_decide(approval=approval, user=user, verdict=Verdict.REJECT, comment=comment)
+    return promotion_reject(approval=approval, user=user, comment=comment)

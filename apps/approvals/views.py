@@ -10,10 +10,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import Action
+from apps.approvals import services
 from apps.approvals.forms import DecisionForm
 from apps.approvals.models import ApprovalRequest
 from apps.approvals.selectors import approval_get_for_user, inbox_for_user
-from apps.approvals.services import promotion_approve, promotion_reject
 from apps.core.errors import PortalError
 from apps.iterations.selectors import iteration_verdicts
 from apps.projects.models import SuccessMetric
@@ -97,10 +97,10 @@ def _decide(
 @login_required
 @require_POST
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, promotion_approve, "You approved request {approval.pk}.")
+    return _decide(request, pk, services.approval_approve, "You approved request {approval.pk}.")
 
 
 @login_required
 @require_POST
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, promotion_reject, "You rejected request {approval.pk}.")
+    return _decide(request, pk, services.approval_reject, "You rejected request {approval.pk}.")

@@ -63,6 +63,11 @@ class Project(models.Model):
     production_by = models.DateField(null=True, blank=True)
     expected_iterations = models.PositiveIntegerField(null=True, blank=True)
 
+    promotion_requires_framing_signoff = models.BooleanField(
+        default=False,
+        help_text="Refuse promotion requests until a decision maker has signed off the framing.",
+    )
+
     cost_false_positive = models.FloatField(
         null=True, blank=True, help_text="Cost of one false alarm, in the project's unit."
     )

@@ -74,6 +74,10 @@ class ReadinessSerializer(serializers.Serializer[Any]):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
+class PolicySerializer(serializers.Serializer[dict[str, Any]]):
+    promotion_requires_framing_signoff = serializers.BooleanField(required=False)
+
+
 def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
     """Map the nested ``framing``, ``expectations`` and ``error_costs`` objects onto fields."""
     fields: dict[str, Any] = {}
@@ -81,6 +85,7 @@ def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
         if key in data:
             fields[key] = data[key]
     fields.update(data.get("framing") or {})
+    fields.update(data.get("policy") or {})
     fields.update(data.get("expectations") or {})
     costs = data.get("error_costs") or {}
     if "false_positive" in costs:
@@ -96,6 +101,7 @@ class ProjectWriteSerializer(serializers.Serializer[Project]):
     task_type = serializers.ChoiceField(choices=TaskType.choices)
     metrics = MetricInputSerializer(many=True)
     framing = FramingSerializer(required=False)
+    policy = PolicySerializer(required=False)
     expectations = ExpectationsSerializer(required=False)
     error_costs = ErrorCostsSerializer(required=False)
     members = MemberInputSerializer(many=True, required=False)
@@ -106,6 +112,7 @@ class ProjectPatchSerializer(serializers.Serializer[Project]):
     business_problem = serializers.CharField(required=False)
     metrics = MetricInputSerializer(many=True, required=False)
     framing = FramingSerializer(required=False)
+    policy = PolicySerializer(required=False)
     expectations = ExpectationsSerializer(required=False)
     error_costs = ErrorCostsSerializer(required=False)
 
@@ -129,6 +136,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
     health = serializers.SerializerMethodField()
     framing = serializers.SerializerMethodField()
     readiness = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
     members = MemberSerializer(source="memberships", many=True, read_only=True)
     url = serializers.SerializerMethodField()
 
@@ -143,6 +151,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "health",
             "framing",
             "readiness",
+            "policy",
             "metrics",
             "expectations",
             "error_costs",
@@ -166,6 +175,10 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         framing: dict[str, Any] = {field: getattr(project, field) for field in FRAMING_FIELDS}
         framing["suitability"] = project.suitability
         return framing
+
+    @extend_schema_field(PolicySerializer)
+    def get_policy(self, project: Project) -> dict[str, Any]:
+        return {"promotion_requires_framing_signoff": project.promotion_requires_framing_signoff}
 
     @extend_schema_field(ReadinessSerializer)
     def get_readiness(self, project: Project) -> dict[str, Any]:

@@ -68,6 +68,7 @@ PROJECT_EDITABLE_FIELDS = (
     "expected_iterations",
     "cost_false_positive",
     "cost_false_negative",
+    "promotion_requires_framing_signoff",
 )
 
 

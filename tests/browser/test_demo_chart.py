@@ -14,10 +14,12 @@ from apps.iterations.models import IterationStatus
 from apps.iterations.services import iteration_run, iteration_start
 from apps.projects.models import Project
 
-# Playwright's sync API keeps an asyncio event loop running in this thread, and Django refuses
-# ORM calls from such a thread unless this is set. The loop only drives the browser: the ORM
-# calls in this thread (fixtures, database teardown) run between its calls, not inside them.
-# os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+# Playwright's sync API keeps an asyncio event loop running in this thread while a browser is
+# open, and Django refuses ORM calls from such a thread. Rather than switch that check off with
+# DJANGO_ALLOW_ASYNC_UNSAFE, the tests do all their database work before ``chromium_page``
+# starts: ``trained_project`` comes before it in the test's arguments. A connection opened while
+# the loop ran was also seen to stay open after the test, and PostgreSQL then refuses to drop
+# the test database.
 
 pytestmark = pytest.mark.browser
 

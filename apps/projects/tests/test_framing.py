@@ -62,3 +62,14 @@ def test_framing_patch_rejects_unknown_question(project, alice, api_client_for):
 
     assert response.status_code == 400
     assert "suitability.crystal_ball" in response.json()["errors"]
+
+
+def test_policy_patch_turns_on_signoff_requirement(project, alice, api_client_for):
+    response = api_client_for(alice).patch(
+        f"/api/v1/projects/{project.slug}/",
+        {"policy": {"promotion_requires_framing_signoff": True}},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["policy"] == {"promotion_requires_framing_signoff": True}
