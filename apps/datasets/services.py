@@ -12,6 +12,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput
 from apps.datasets.ingest import format_detect, table_parse, target_check, upload_spool
 from apps.datasets.models import DatasetVersion
+from apps.iterations.services import baseline_iterations_start
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def dataset_create(
                         "warnings": warnings,
                     },
                 )
+                baseline_iterations_start(project=project, user=user, dataset=dataset)
         except BaseException:
             if stored_here:
                 default_storage.delete(storage_name)

@@ -21,6 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from apps.core.errors import InvalidInput
 from apps.projects.models import TaskType
@@ -79,6 +80,14 @@ def _baseline(task_type: str, params: dict[str, Any], seed: int) -> Any:
     return DummyRegressor(strategy="mean")
 
 
+def _one_feature_rule(task_type: str, params: dict[str, Any], seed: int) -> Any:
+    # A depth-one tree splits once on the single most informative feature: the kind of rule
+    # a domain expert would write by hand, learned from the data.
+    if task_type == CLASSIFICATION:
+        return DecisionTreeClassifier(max_depth=1, random_state=seed)
+    return DecisionTreeRegressor(max_depth=1, random_state=seed)
+
+
 def _logistic_regression(task_type: str, params: dict[str, Any], seed: int) -> Any:
     return LogisticRegression(
         C=params["C"],
@@ -129,6 +138,14 @@ RECIPES: dict[str, Recipe] = {
             build=_baseline,
             is_baseline=True,
             description="The score any model must beat: it ignores the features.",
+        ),
+        Recipe(
+            name="one_feature_rule",
+            label="One-feature rule (a single threshold on the most telling column)",
+            task_types=BOTH,
+            build=_one_feature_rule,
+            is_baseline=True,
+            description="A rule of thumb learned from one column, which a model should beat.",
         ),
         Recipe(
             name="logistic_regression",

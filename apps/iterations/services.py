@@ -148,6 +148,27 @@ def iteration_start(
     return iteration
 
 
+BASELINE_RECIPES = ("baseline", "one_feature_rule")
+
+
+def baseline_iterations_start(
+    *, project: Project, user: User, dataset: DatasetVersion
+) -> list[Iteration]:
+    """Queue the non-ML baselines for a new dataset version.
+
+    Every dataset version gets them, so "does a model beat a simple rule, and by how much?"
+    is measured on the same holdout split rather than argued.
+    """
+    if project.stage in TRAINING_CLOSED_STAGES:
+        return []
+    return [
+        iteration_start(
+            project=project, user=user, dataset_id=dataset.pk, recipe=name, params={}, seed=0
+        )
+        for name in BASELINE_RECIPES
+    ]
+
+
 def _training_enqueue(iteration_id: int, task_id: str) -> None:
     from apps.iterations.tasks import train_iteration
 

@@ -19,6 +19,7 @@ from apps.iterations.forms import IterationStartForm, PromotionRequestForm
 from apps.iterations.selectors import iteration_get, iteration_verdicts
 from apps.iterations.services import iteration_cancel, iteration_start
 from apps.projects.models import Project
+from apps.projects.views import discussion_context
 
 
 @login_required
@@ -61,7 +62,10 @@ def _iteration_context(project: Project, number: int) -> dict[str, Any]:
 @login_required
 def iteration_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
-    return render(request, "iterations/iteration_detail.html", _iteration_context(project, number))
+    context = _iteration_context(project, number)
+    # Only the full page carries the discussion, so the status poll does not reload comments.
+    context |= discussion_context(project=project, iteration=context["iteration"])
+    return render(request, "iterations/iteration_detail.html", context)
 
 
 @login_required

@@ -16,11 +16,18 @@ def test_choices_depend_on_task_type():
 
     assert classification == [
         "baseline",
+        "one_feature_rule",
         "logistic_regression",
         "random_forest",
         "hist_gradient_boosting",
     ]
-    assert regression == ["baseline", "ridge", "random_forest", "hist_gradient_boosting"]
+    assert regression == [
+        "baseline",
+        "one_feature_rule",
+        "ridge",
+        "random_forest",
+        "hist_gradient_boosting",
+    ]
 
 
 def test_recipe_for_other_task_type_is_rejected():
@@ -133,5 +140,6 @@ def test_linear_models_scale_numeric_columns():
 
 
 def test_baseline_is_marked():
-    assert RECIPES["baseline"].is_baseline
-    assert not any(recipe.is_baseline for name, recipe in RECIPES.items() if name != "baseline")
+    baselines = {name for name, recipe in RECIPES.items() if recipe.is_baseline}
+
+    assert baselines == {"baseline", "one_feature_rule"}

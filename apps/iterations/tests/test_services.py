@@ -42,13 +42,14 @@ def test_start_queues_numbered_iteration(
         first = _start(project, alice, cancer_dataset)
         second = _start(project, alice, cancer_dataset, recipe="baseline")
 
-    assert (first.number, second.number) == (1, 2)
+    # The upload already queued the two non-ML baselines as iterations 1 and 2.
+    assert (first.number, second.number) == (3, 4)
     assert first.status == "queued"
     assert first.params == {"C": 1.0, "max_iter": 1000, "class_weight": None}
     assert first.task_id
     assert second.is_baseline
     assert len(callbacks) == 2
-    assert AuditEvent.objects.filter(action="iteration.queued").count() == 2
+    assert AuditEvent.objects.filter(action="iteration.queued").count() == 4
 
 
 def test_start_advances_approved_project(project, alice, cancer_dataset):
@@ -73,7 +74,7 @@ def test_start_rejected_for_retired_project(project, alice, cancer_dataset):
     with pytest.raises(Conflict):
         _start(project, alice, cancer_dataset)
 
-    assert not Iteration.objects.exists()
+    assert not Iteration.objects.filter(is_baseline=False).exists()
 
 
 @pytest.mark.parametrize(
@@ -92,7 +93,7 @@ def test_start_rejects_bad_spec(project, alice, cancer_dataset, changes, field):
         _start(project, alice, cancer_dataset, **changes)
 
     assert field in caught.value.errors
-    assert not Iteration.objects.exists()
+    assert not Iteration.objects.filter(is_baseline=False).exists()
 
 
 def test_start_rejects_other_projects_dataset(project, regression_project, alice, diabetes_dataset):
@@ -229,3 +230,24 @@ def test_finished_iteration_cannot_be_cancelled(project, alice, cancer_dataset):
 
     with pytest.raises(TransitionNotAllowed):
         iteration_cancel(iteration=iteration, user=alice)
+
+
+def test_upload_queues_both_non_ml_baselines(project, cancer_dataset):
+    baselines = list(Iteration.objects.filter(project=project).order_by("number"))
+
+    assert [(i.number, i.recipe, i.is_baseline) for i in baselines] == [
+        (1, "baseline", True),
+        (2, "one_feature_rule", True),
+    ]
+    assert all(i.status == "queued" for i in baselines)
+    assert all(i.dataset_id == cancer_dataset.pk for i in baselines)
+
+
+def test_one_feature_rule_trains_and_beats_majority_class(project, cancer_dataset):
+    for iteration in Iteration.objects.filter(project=project, is_baseline=True):
+        iteration_run(iteration_id=iteration.pk)
+
+    majority = Iteration.objects.get(project=project, recipe="baseline")
+    rule = Iteration.objects.get(project=project, recipe="one_feature_rule")
+    assert (majority.status, rule.status) == ("succeeded", "succeeded")
+    assert rule.metrics["roc_auc"] > majority.metrics["roc_auc"]
