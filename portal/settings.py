@@ -201,9 +201,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="cpu")
+# Training, deploying and scoring run on CPU workers; a GPU queue would get its own route.
+CELERY_TASK_ROUTES = {
+    "apps.iterations.tasks.*": {"queue": "cpu"},
+    "apps.deployments.tasks.*": {"queue": "cpu"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-iterations": {
+        "task": "apps.iterations.tasks.reap_stale_iterations",
+        "schedule": 60.0,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# A running iteration stamps a heartbeat this often; the reaper fails it once the stamp is
+# older than the stale limit, so a killed worker's run ends failed within about four minutes.
+ITERATION_HEARTBEAT_SECONDS = env.int("PORTAL_ITERATION_HEARTBEAT_SECONDS", default=30)
+ITERATION_STALE_AFTER_SECONDS = env.int("PORTAL_ITERATION_STALE_AFTER_SECONDS", default=180)
 
 # MLflow. Only apps.iterations.mlflow_adapter reads these.
 MLFLOW_TRACKING_URI = env.str(

@@ -10,7 +10,6 @@ logger = logging.getLogger(__name__)
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    queue="cpu",
     soft_time_limit=600,
     time_limit=660,
 )

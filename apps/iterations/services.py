@@ -15,6 +15,7 @@ from apps.core.transitions import transition_check
 from apps.datasets.ingest import ColumnKind
 from apps.datasets.models import DatasetVersion
 from apps.iterations import mlflow_adapter
+from apps.iterations.heartbeat import heartbeat
 from apps.iterations.models import ITERATION_TRANSITIONS, Iteration, IterationStatus
 from apps.iterations.recipes import recipe_get, recipe_params_validate
 from apps.iterations.training import TrainingError, TrainingResult, train
@@ -236,8 +237,9 @@ def iteration_run(*, iteration_id: int) -> None:
         "iteration %s of project %s training %s", iteration.number, project.slug, iteration.recipe
     )
     try:
-        result = _train(iteration)
-        logged = _log_to_mlflow(iteration, result)
+        with heartbeat(iteration_id):
+            result = _train(iteration)
+            logged = _log_to_mlflow(iteration, result)
         _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
     except TrainingError as error:
         logger.warning(
