@@ -24,5 +24,6 @@ urlpatterns = [
     path("", include("apps.iterations.urls")),
     path("", include("apps.approvals.urls")),
     path("", include("apps.deployments.urls")),
+    path("", include("apps.audit.urls")),
     path("", include("apps.dashboards.urls")),
 ]

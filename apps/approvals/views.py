@@ -31,6 +31,7 @@ def _with_evidence(approvals: Iterable[ApprovalRequest]) -> list[dict[str, Any]]
     return [
         {
             "approval": approval,
+            "metrics": metrics_by_project[approval.project_id],
             "verdicts": (
                 iteration_verdicts(
                     iteration=approval.iteration, metrics=metrics_by_project[approval.project_id]

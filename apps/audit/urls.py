@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.audit import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("notifications/", views.notification_list, name="notification-list"),
+    path(
+        "notifications/read/",
+        views.notification_mark_all_read,
+        name="notification-mark-all-read",
+    ),
+]

@@ -1,4 +1,4 @@
-"""Reads shaped for the home page and the project dashboard.
+"""Reads shaped for the home page, the project dashboard, the framing page and notifications.
 
 Each selector runs a fixed number of queries, whatever the number of projects, iterations,
 datasets or approvals: related rows come in with ``select_related`` and ``prefetch_related``.
@@ -13,14 +13,37 @@ from django.db.models import Prefetch
 from apps.accounts.models import Membership
 from apps.accounts.permissions import ROLE_ACTIONS, Action
 from apps.approvals.models import ApprovalRequest, Gate, RequestStatus
+from apps.audit.models import Notification
 from apps.dashboards.figures import metric_trend_figure
 from apps.datasets.models import DatasetVersion
 from apps.deployments.models import PRODUCTION, Deployment, DeploymentStatus
 from apps.iterations.models import Iteration, IterationStatus
+from apps.projects.framing import ReadinessReport, readiness_verdict
+from apps.projects.health import HealthReport
 from apps.projects.metrics import MODEL_METRICS
-from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, Verdict
+from apps.projects.models import (
+    Comment,
+    Direction,
+    MetricKind,
+    Project,
+    Stage,
+    SuccessMetric,
+    TargetVersion,
+    Verdict,
+)
+from apps.projects.selectors import comment_list, project_health_report
 
 DECIDING_ROLES = [role.value for role, actions in ROLE_ACTIONS.items() if Action.DECIDE in actions]
+
+NOTIFICATION_PAGE_SIZE = 100
+
+_NEXT_STEPS: dict[str, str] = {
+    Stage.APPROVED: "signed off; upload a dataset and start the first iteration",
+    Stage.IN_DEVELOPMENT: "iterate until a model meets the targets, then request promotion",
+    Stage.IN_PRODUCTION: "a model serves predictions; watch its metrics against the targets",
+    Stage.REJECTED: "revise the framing and request sign-off again",
+    Stage.RETIRED: "no further work is planned",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,17 @@ class MetricChart:
 
 
 @dataclass(frozen=True)
+class FramingStatus:
+    """State of the framing: readiness, agreed targets, sign-off requests and the next step."""
+
+    readiness: ReadinessReport
+    target_version: TargetVersion | None
+    pending_request: ApprovalRequest | None
+    latest_request: ApprovalRequest | None
+    next_step: str
+
+
+@dataclass(frozen=True)
 class ProjectDashboard:
     project: Project
     metrics: list[SuccessMetric]
@@ -66,6 +100,9 @@ class ProjectDashboard:
     live_deployment: Deployment | None
     approvals: list[ApprovalRequest]
     members: list[Membership]
+    health: HealthReport
+    framing: FramingStatus
+    comments: list[Comment]
     pending_approvals: list[ApprovalRequest] = field(default_factory=list)
 
 
@@ -150,6 +187,73 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
     return charts
 
 
+def stage_next_step(*, stage: str, framing_pending: bool) -> str:
+    """Return what comes next in ``stage``, in the words a stakeholder reads."""
+    if stage == Stage.FRAMING:
+        return (
+            "waiting for sign-off"
+            if framing_pending
+            else "complete the framing and request sign-off"
+        )
+    return _NEXT_STEPS.get(stage, "")
+
+
+def framing_status(
+    *, project: Project, approvals: list[ApprovalRequest] | None = None
+) -> FramingStatus:
+    """Summarise the framing. Pass ``approvals`` (newest first) when already loaded."""
+    if approvals is None:
+        approvals = list(
+            ApprovalRequest.objects.filter(project=project, gate=Gate.FRAMING)
+            .select_related("requested_by")
+            .prefetch_related("decisions__decided_by")
+            .order_by("-created_at", "-id")
+        )
+    framing_requests = [approval for approval in approvals if approval.gate == Gate.FRAMING]
+    pending = next(
+        (approval for approval in framing_requests if approval.status == RequestStatus.PENDING),
+        None,
+    )
+    return FramingStatus(
+        readiness=readiness_verdict(project.suitability or {}),
+        target_version=(
+            TargetVersion.objects.filter(project=project)
+            .select_related("created_by", "agreed_by")
+            .order_by("-number")
+            .first()
+        ),
+        pending_request=pending,
+        latest_request=framing_requests[0] if framing_requests else None,
+        next_step=stage_next_step(stage=project.stage, framing_pending=pending is not None),
+    )
+
+
+def target_version_list(*, project: Project) -> list[TargetVersion]:
+    """Return every version of the project's targets, newest first."""
+    return list(
+        TargetVersion.objects.filter(project=project)
+        .select_related("created_by", "agreed_by")
+        .order_by("-number")
+    )
+
+
+def user_notifications(*, user: AbstractBaseUser | AnonymousUser) -> list[Notification]:
+    """Return the user's most recent notifications, newest first."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        Notification.objects.filter(user_id=user.pk)
+        .select_related("project")
+        .order_by("-created_at", "-id")[:NOTIFICATION_PAGE_SIZE]
+    )
+
+
+def unread_notification_count(*, user: AbstractBaseUser | AnonymousUser) -> int:
+    if not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
+
+
 def project_dashboard(*, project: Project) -> ProjectDashboard:
     """Collect everything the project page shows, in a fixed number of queries."""
     metrics = list(project.metrics.all())
@@ -209,6 +313,9 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
             .select_related("user")
             .order_by("user__username", "role")
         ),
+        health=project_health_report(project=project),
+        framing=framing_status(project=project, approvals=approvals),
+        comments=list(comment_list(project=project)),
         pending_approvals=[a for a in approvals if a.status == RequestStatus.PENDING],
     )
 

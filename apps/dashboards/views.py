@@ -10,6 +10,7 @@ from apps.dashboards.selectors import (
     user_is_decision_maker,
     user_projects,
 )
+from apps.projects.views import discussion_context
 
 
 @login_required
@@ -34,5 +35,10 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "dashboards/project_detail.html",
-        {"project": project, "dashboard": dashboard, "actions": project.user_actions},
+        {
+            **discussion_context(project=project, iteration=None, comments=dashboard.comments),
+            "project": project,
+            "dashboard": dashboard,
+            "actions": project.user_actions,
+        },
     )

@@ -73,6 +73,9 @@ def comment_post(
             after={"iteration": iteration_id, "mentions": sorted(members)},
         )
         where = f"/projects/{project.slug}/"
+        if comment.iteration is not None:
+            where += f"iterations/{comment.iteration.number}/"
+        where += f"#comment-{comment.pk}"
         for username, member_id in sorted(members.items()):
             notification_send(
                 user_id=member_id,

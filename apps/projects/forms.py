@@ -5,6 +5,8 @@ from django import forms
 
 from apps.accounts.models import Role
 from apps.core.errors import PortalError
+from apps.projects.discussion import COMMENT_MAX_LENGTH
+from apps.projects.framing import SUITABILITY_QUESTIONS, SuitabilityQuestion
 from apps.projects.metrics import MODEL_METRICS
 from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
 from apps.projects.services import MemberInput, MetricInput
@@ -49,6 +51,160 @@ class ProjectForm(forms.Form):
         return {name: value for name, value in self.cleaned_data.items() if name != "task_type"}
 
 
+ANSWER_YES = "yes"
+ANSWER_NO = "no"
+ANSWER_CHOICES = [(ANSWER_YES, "Yes"), (ANSWER_NO, "No"), ("", "Unanswered")]
+_ANSWER_VALUES = {ANSWER_YES: True, ANSWER_NO: False}
+
+
+def suitability_field_name(key: str) -> str:
+    return f"suitability_{key}"
+
+
+class FramingForm(forms.Form):
+    """The framing of a project: the decision, the checklist, expectations, costs and policy."""
+
+    decision = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Decision the model supports",
+        help_text="What is decided with each prediction, such as which biopsies get a second reading.",
+    )
+    decision_owner = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Who acts on it",
+        help_text="The person or team that acts on each prediction.",
+    )
+    current_process = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="How it is decided today",
+    )
+    decision_frequency = forms.CharField(
+        required=False,
+        max_length=200,
+        label="How often",
+        help_text="Such as 400 cases a week.",
+    )
+    data_available = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Data and labels available",
+    )
+    non_ml_alternative = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Alternative without ML",
+        help_text="What would be done without a model, such as a simple rule.",
+    )
+    first_model_by = forms.DateField(required=False, widget=DATE_INPUT)
+    production_by = forms.DateField(required=False, widget=DATE_INPUT)
+    expected_iterations = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Iteration budget",
+        help_text="How many iterations you expect before a model is good enough.",
+    )
+    cost_false_positive = forms.FloatField(
+        label="Cost of a false positive",
+        required=False,
+        min_value=0,
+        help_text="Cost of one false alarm, in the project's unit.",
+    )
+    cost_false_negative = forms.FloatField(
+        label="Cost of a false negative",
+        required=False,
+        min_value=0,
+        help_text="Cost of one missed positive, in the project's unit.",
+    )
+    promotion_requires_framing_signoff = forms.BooleanField(
+        required=False,
+        label="Promotion waits for the framing sign-off",
+        help_text="Reject promotion requests until a decision maker has signed off the framing.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for question in SUITABILITY_QUESTIONS:
+            self.fields[suitability_field_name(question.key)] = forms.ChoiceField(
+                choices=ANSWER_CHOICES,
+                required=False,
+                widget=forms.RadioSelect,
+                label=question.text,
+                help_text=question.if_no,
+            )
+
+    def suitability_fields(self) -> list[tuple[SuitabilityQuestion, forms.BoundField]]:
+        return [
+            (question, self[suitability_field_name(question.key)])
+            for question in SUITABILITY_QUESTIONS
+        ]
+
+    def framing_fields(self) -> dict[str, Any]:
+        """Return the cleaned values as keyword arguments of ``project_update``."""
+        fields = {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if not name.startswith("suitability_")
+        }
+        fields["suitability"] = {
+            question.key: _ANSWER_VALUES[answer]
+            for question in SUITABILITY_QUESTIONS
+            if (answer := self.cleaned_data.get(suitability_field_name(question.key)))
+            in _ANSWER_VALUES
+        }
+        return fields
+
+
+def framing_initial(project: Project) -> dict[str, Any]:
+    initial: dict[str, Any] = {
+        name: getattr(project, name)
+        for name in (
+            "decision",
+            "decision_owner",
+            "current_process",
+            "decision_frequency",
+            "data_available",
+            "non_ml_alternative",
+            "first_model_by",
+            "production_by",
+            "expected_iterations",
+            "cost_false_positive",
+            "cost_false_negative",
+            "promotion_requires_framing_signoff",
+        )
+    }
+    answers = project.suitability or {}
+    for question in SUITABILITY_QUESTIONS:
+        answer = answers.get(question.key)
+        choice = ""
+        if answer is True:
+            choice = ANSWER_YES
+        elif answer is False:
+            choice = ANSWER_NO
+        initial[suitability_field_name(question.key)] = choice
+    return initial
+
+
+class SignoffRequestForm(forms.Form):
+    comment = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Shown to the decision makers with the request.",
+    )
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=COMMENT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Markdown is supported. Mention a project member with @username to notify them.",
+    )
+
+
 class MetricForm(forms.Form):
     kind = forms.ChoiceField(choices=MetricKind.choices, initial=MetricKind.MODEL)
     name = forms.CharField(
@@ -61,6 +217,8 @@ class MetricForm(forms.Form):
     )
     target = forms.FloatField()
     minimum = forms.FloatField(required=False, label="Minimum acceptable")
+    stretch = forms.FloatField(required=False, label="Stretch goal")
+    baseline = forms.FloatField(required=False)
     unit = forms.CharField(max_length=32, required=False)
 
     def to_input(self) -> MetricInput:
@@ -71,6 +229,8 @@ class MetricForm(forms.Form):
             direction=data["direction"] or None,
             target=data["target"],
             minimum=data["minimum"],
+            stretch=data["stretch"],
+            baseline=data["baseline"],
             unit=data["unit"] or "",
         )
 
@@ -108,6 +268,8 @@ def metric_initial(metrics: list[SuccessMetric]) -> list[dict[str, Any]]:
             "direction": "" if metric.kind == MetricKind.MODEL else metric.direction,
             "target": metric.target,
             "minimum": metric.minimum,
+            "stretch": metric.stretch,
+            "baseline": metric.baseline,
             "unit": metric.unit,
         }
         for metric in metrics
@@ -157,7 +319,9 @@ def place_service_error(
             )
             placed = True
             continue
-        target = key if key in form.fields else None
+        # Services name nested fields with dots (suitability.labels_available), but the
+        # framing form names the same inputs with underscores.
+        target = next((name for name in (key, key.replace(".", "_")) if name in form.fields), None)
         for message in messages:
             form.add_error(target, message)
         placed = True

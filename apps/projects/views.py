@@ -6,25 +6,38 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.access import project_get_for_user
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Action
 from apps.accounts.services import membership_add, membership_remove
+from apps.approvals.framing import framing_signoff_request
 from apps.core.errors import PortalError
 from apps.core.views import form_add_portal_error
+from apps.dashboards.selectors import framing_status, target_version_list
+from apps.iterations.models import Iteration
+from apps.iterations.selectors import iteration_get
+from apps.projects.discussion import comment_post
 from apps.projects.forms import (
+    CommentForm,
+    FramingForm,
     MemberForm,
     MemberFormSet,
     MetricFormSet,
     ProjectForm,
+    SignoffRequestForm,
     filled_forms,
+    framing_initial,
     metric_initial,
     model_metric_names,
     place_service_error,
     project_initial,
 )
+from apps.projects.framing import SUITABILITY_QUESTIONS
+from apps.projects.models import Comment, Project, Stage
+from apps.projects.selectors import comment_list
 from apps.projects.services import project_create, project_update
 
 logger = logging.getLogger(__name__)
@@ -163,6 +176,173 @@ def project_member_remove(request: HttpRequest, slug: str, membership_id: int) -
             request, f"Removed {membership.user.get_username()} as {membership.get_role_display()}."
         )
     return redirect("project-members", slug=project.slug)
+
+
+@login_required
+def project_framing(request: HttpRequest, slug: str) -> HttpResponse:
+    action = Action.EDIT_PROJECT if request.method == "POST" else Action.VIEW
+    project = project_get_for_user(user=request.user, slug=slug, action=action)
+    can_edit = Action.EDIT_PROJECT in project.user_actions
+    metrics = list(project.metrics.all())
+    form: FramingForm | None = None
+    metric_formset = None
+    if can_edit:
+        data = request.POST or None
+        form = FramingForm(data, initial=framing_initial(project))
+        metric_formset = MetricFormSet(data, prefix="metrics", initial=metric_initial(metrics))
+    if (
+        request.method == "POST"
+        and form is not None
+        and metric_formset is not None
+        and _all_valid(form, metric_formset)
+    ):
+        metric_rows = filled_forms(metric_formset)
+        try:
+            saved = project_update(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                metrics=[row.to_input() for row in metric_rows],  # type: ignore[attr-defined]
+                **form.framing_fields(),
+            )
+        except PortalError as error:
+            place_service_error(
+                error, form=form, formsets={"metrics": (metric_formset, metric_rows)}
+            )
+        else:
+            messages.success(request, "Framing saved.")
+            if saved.stage != project.stage:
+                messages.warning(
+                    request, "The targets changed, so the framing needs a new sign-off."
+                )
+            return redirect("project-framing", slug=project.slug)
+    answers = project.suitability or {}
+    return render(
+        request,
+        "projects/project_framing.html",
+        {
+            "project": project,
+            "metrics": metrics,
+            "form": form,
+            "metric_formset": metric_formset,
+            "metric_names": model_metric_names(project.task_type),
+            "checklist": [
+                (question, answers.get(question.key)) for question in SUITABILITY_QUESTIONS
+            ],
+            "framing": framing_status(project=project),
+            "signoff_form": SignoffRequestForm(),
+            "can_request_signoff": can_edit and project.stage in (Stage.FRAMING, Stage.REJECTED),
+        },
+    )
+
+
+@login_required
+@require_POST
+def project_framing_signoff(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.EDIT_PROJECT)
+    form = SignoffRequestForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.get("comment", []):
+            messages.error(request, str(error))
+    else:
+        try:
+            framing_signoff_request(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                comment=form.cleaned_data["comment"],
+            )
+        except PortalError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Framing sent to the decision makers for sign-off.")
+    return redirect("project-framing", slug=project.slug)
+
+
+@login_required
+def project_targets(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
+    return render(
+        request,
+        "projects/project_targets.html",
+        {"project": project, "versions": target_version_list(project=project)},
+    )
+
+
+@login_required
+@require_POST
+def project_comment(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.COMMENT)
+    return _comment_post(request, project, iteration=None)
+
+
+@login_required
+@require_POST
+def iteration_comment(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.COMMENT)
+    iteration = iteration_get(project=project, number=number)
+    return _comment_post(request, project, iteration=iteration)
+
+
+def _comment_post(
+    request: HttpRequest, project: Project, *, iteration: Iteration | None
+) -> HttpResponse:
+    """Post a comment, then answer HTMX with the refreshed discussion and browsers with a redirect."""
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            comment_post(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                body=form.cleaned_data["body"],
+                iteration_id=iteration.pk if iteration is not None else None,
+            )
+        except PortalError as error:
+            form_add_portal_error(form, error)
+        else:
+            form = CommentForm()
+    if request.headers.get("HX-Request") != "true":
+        for message in form.errors.get("body", []):
+            messages.error(request, str(message))
+        page = (
+            reverse("iteration-detail", args=[project.slug, iteration.number])
+            if iteration is not None
+            else reverse("project-detail", args=[project.slug])
+        )
+        return redirect(f"{page}#discussion")
+    return render(
+        request,
+        "projects/discussion.html",
+        discussion_context(project=project, iteration=iteration, form=form),
+    )
+
+
+def discussion_context(
+    *,
+    project: Project,
+    iteration: Iteration | None,
+    form: CommentForm | None = None,
+    comments: list[Comment] | None = None,
+) -> dict[str, Any]:
+    """Return what ``projects/discussion.html`` needs for a project or one of its iterations.
+
+    The project page lists every comment, those on iterations included; an iteration page
+    lists only its own. Pass ``comments`` when a selector has already loaded them.
+    """
+    if iteration is None:
+        post_url = reverse("project-comment", args=[project.slug])
+        if comments is None:
+            comments = list(comment_list(project=project))
+    else:
+        post_url = reverse("iteration-comment", args=[project.slug, iteration.number])
+        if comments is None:
+            comments = list(comment_list(project=project, iteration_number=iteration.number))
+    return {
+        "project": project,
+        "comments": comments,
+        "comment_form": form or CommentForm(),
+        "comment_url": post_url,
+        "can_comment": Action.COMMENT in project.user_actions,
+        "show_iteration": iteration is None,
+    }
 
 
 def _all_valid(*forms_and_formsets: Any) -> bool:

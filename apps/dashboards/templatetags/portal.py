@@ -1,4 +1,4 @@
-"""Template helpers shared by every page: plotly figures, metric values and the nav badge."""
+"""Template helpers shared by every page: plotly figures, metric values and the nav badges."""
 
 import json
 import math
@@ -10,7 +10,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.approvals.selectors import inbox_for_user
+from apps.dashboards.selectors import unread_notification_count as unread_count_for
 from apps.dashboards.selectors import user_is_decision_maker
+from apps.projects.framing import ReadinessReport, readiness_verdict
+from apps.projects.models import Project
 
 register = template.Library()
 
@@ -51,3 +54,19 @@ def pending_approval_count(context: template.Context) -> int | None:
     if user is None or not user_is_decision_maker(user=user):
         return None
     return inbox_for_user(user=user).count()
+
+
+@register.simple_tag(takes_context=True)
+def unread_notification_count(context: template.Context) -> int:
+    """Return how many notifications the signed-in user has not read, in one query."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None:
+        return 0
+    return unread_count_for(user=user)
+
+
+@register.filter
+def readiness(project: Project) -> ReadinessReport:
+    """Judge the project's saved suitability checklist without a database query."""
+    return readiness_verdict(project.suitability or {})

@@ -21,7 +21,7 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.datasets.models import DatasetVersion
 from apps.datasets.services import dataset_create
-from apps.iterations.models import Iteration, IterationStatus
+from apps.iterations.models import FINISHED_STATUSES, Iteration, IterationStatus
 from apps.iterations.services import iteration_start
 from apps.projects.models import Project, TaskType
 from apps.projects.services import MemberInput, MetricInput, project_create
@@ -149,17 +149,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         users = self._users_ensure()
         alice = users["alice"]
-        iterations = []
+        projects = []
         for demo in demo_projects(timezone.localdate()):
             project = self._project_ensure(demo, alice)
             dataset = self._dataset_ensure(demo, project, alice)
-            iterations.append(self._iteration_ensure(demo, project, dataset, alice))
+            self._iteration_ensure(demo, project, dataset, alice)
+            projects.append(project)
 
         if options["no_wait"]:
             self.stdout.write("Demo iterations queued; not waiting for the worker (--no-wait).")
             return
-        for iteration in iterations:
-            self._iteration_wait(iteration, timeout=options["timeout"])
+        for project in projects:
+            self._project_wait(project, timeout=options["timeout"])
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
 
     def _users_ensure(self) -> dict[str, User]:
@@ -228,7 +229,9 @@ class Command(BaseCommand):
     def _iteration_ensure(
         self, demo: DemoProject, project: Project, dataset: DatasetVersion, owner: User
     ) -> Iteration:
-        iteration = project.iterations.order_by("number").first()
+        # Uploading a dataset also queues baseline iterations; the demo's own model is the first
+        # iteration that is not a baseline.
+        iteration = project.iterations.filter(is_baseline=False).order_by("number").first()
         if iteration is not None:
             return iteration
         iteration = iteration_start(
@@ -244,32 +247,42 @@ class Command(BaseCommand):
         )
         return iteration
 
-    def _iteration_wait(self, iteration: Iteration, *, timeout: float) -> None:
-        slug = iteration.project.slug
-        if not iteration.is_finished:
-            self.stdout.write(
-                f"Waiting up to {timeout:.0f} s for the worker to train iteration "
-                f"{iteration.number} of {slug}..."
-            )
+    def _project_wait(self, project: Project, *, timeout: float) -> None:
+        """Wait until every iteration of ``project`` (baselines included) has finished."""
         deadline = time.monotonic() + timeout
-        while not iteration.is_finished:
+        unfinished = project.iterations.exclude(status__in=FINISHED_STATUSES)
+        if unfinished.exists():
+            self.stdout.write(
+                f"Waiting up to {timeout:.0f} s for the worker to train the iterations of "
+                f"{project.slug}..."
+            )
+        while unfinished.exists():
             if time.monotonic() > deadline:
+                statuses = ", ".join(
+                    f"iteration {number} {status}"
+                    for number, status in unfinished.values_list("number", "status")
+                )
                 raise CommandError(
-                    f"Timed out after {timeout:.0f} s waiting for iteration {iteration.number} "
-                    f"of {slug}; its status is still '{iteration.status}'. Check that a Celery "
-                    "worker is running (celery -A portal worker -P solo -Q cpu) and consuming "
-                    "the same broker, or rerun with --no-wait."
+                    f"Timed out after {timeout:.0f} s waiting for {project.slug}: {statuses}. "
+                    "Check that a Celery worker is running (celery -A portal worker -P solo "
+                    "-Q cpu) and consumes the same broker, or rerun with --no-wait."
                 )
             time.sleep(1.0)
-            iteration.refresh_from_db()
 
-        if iteration.status != IterationStatus.SUCCEEDED:
-            raise CommandError(
-                f"Iteration {iteration.number} of {slug} ended as '{iteration.status}': "
-                f"{iteration.status_reason or 'no reason recorded'}. See the worker's log."
+        metric_names = list(project.metrics.values_list("name", flat=True))
+        for iteration in project.iterations.order_by("number"):
+            if iteration.status != IterationStatus.SUCCEEDED:
+                raise CommandError(
+                    f"Iteration {iteration.number} of {project.slug} ({iteration.recipe}) ended "
+                    f"as '{iteration.status}': {iteration.status_reason or 'no reason recorded'}."
+                    " See the worker's log."
+                )
+            scores = ", ".join(
+                f"{name} {iteration.metrics[name]:.3f}"
+                for name in metric_names
+                if isinstance(iteration.metrics.get(name), float)
             )
-        scores = ", ".join(
-            f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}"
-            for name, value in sorted(iteration.metrics.items())
-        )
-        self.stdout.write(f"Iteration {iteration.number} of {slug} trained: {scores or 'done'}.")
+            self.stdout.write(
+                f"Iteration {iteration.number} of {project.slug} ({iteration.recipe}) trained: "
+                f"{scores or 'no target metric recorded'}."
+            )
