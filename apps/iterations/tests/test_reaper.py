@@ -77,4 +77,7 @@ def test_heartbeat_stamps_running_iteration(project, cancer_dataset, settings):
                 break
             threading.Event().wait(0.05)
 
-    assert Iteration.objects.get(pk=iteration.pk).heartbeat_at > stale
+    stamped = Iteration.objects.get(pk=iteration.pk).heartbeat_at
+    assert stale is not None
+    assert stamped is not None
+    assert stamped > stale
