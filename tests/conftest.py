@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.conf import settings
 
 from portal.celery import app as celery_app
 
@@ -44,17 +45,16 @@ def _broker_use(*, write_url: str | None, transport_options: dict[str, Any]) -> 
 def _broker_for(var_dir: Path) -> IsolatedBroker:
     url = str(celery_app.conf.broker_url)
     if url.startswith("filesystem://"):
-        # settings.py keeps the filesystem broker under PORTAL_VAR_DIR/broker.
-        queue = var_dir / "broker" / "queue"
-        processed = var_dir / "broker" / "processed"
-        queue.mkdir(parents=True)
-        processed.mkdir(parents=True)
-        options = {
-            "data_folder_in": str(queue),
-            "data_folder_out": str(queue),
-            "processed_folder": str(processed),
-            "store_processed": False,
-        }
+        # settings.py keeps every folder of the filesystem broker under PORTAL_VAR_DIR/broker,
+        # so the same folders under another var dir make a broker of its own.
+        configured = Path(settings.CELERY_BROKER_DIR)
+        options: dict[str, Any] = {}
+        for key, value in settings.CELERY_BROKER_TRANSPORT_OPTIONS.items():
+            if isinstance(value, str) and Path(value).is_relative_to(configured):
+                folder = var_dir / "broker" / Path(value).relative_to(configured)
+                folder.mkdir(parents=True, exist_ok=True)
+                value = str(folder)
+            options[key] = value
         return IsolatedBroker(url, options, {"PORTAL_VAR_DIR": str(var_dir)})
     if url.startswith(("redis://", "rediss://")):
         # Another database number keeps these messages apart from other workers on the same

@@ -1,8 +1,8 @@
 """A real Celery worker process for end-to-end tests.
 
 The worker is a separate ``celery -A portal worker`` process, so it reads its settings from
-the environment. The fixture hands it the test database, the media folder and MLflow store
-that this test uses, and a broker of its own, so a portal worker started from the same
+the environment. The fixture hands it the test database and the media folder and MLflow store
+that this test uses. Its broker is the test's own, so a portal worker started from the same
 checkout neither takes these tasks nor hands the test its own.
 """
 

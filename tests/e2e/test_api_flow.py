@@ -173,19 +173,9 @@ def test_project_goes_from_upload_to_prediction(
     assert prediction["iteration"] == number
     assert str(prediction["model_version"]) == str(iteration["model_version"])
     assert len(prediction["predictions"]) == len(instances)
-    labels = [_label(value) for value in prediction["predictions"]]
+    labels = [int(value) for value in prediction["predictions"]]
     assert set(labels) <= {0, 1}
     matches = sum(
         int(label == truth) for label, truth in zip(labels, rows["diagnosis"], strict=True)
     )
     assert matches >= 17, f"only {matches} of 20 training rows predicted right: {labels}"
-
-
-def _label(value: Any) -> int:
-    """Return the class label of one prediction, whether it is a bare label or an object."""
-    if isinstance(value, dict):
-        for key in ("label", "prediction", "class"):
-            if key in value:
-                return int(value[key])
-        raise AssertionError(f"prediction has no label field: {value}")
-    return int(value)
