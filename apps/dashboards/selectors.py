@@ -105,6 +105,11 @@ class ProjectDashboard:
     comments: list[Comment]
     pending_approvals: list[ApprovalRequest] = field(default_factory=list)
 
+    @property
+    def budget_used(self) -> int:
+        """Iterations counted against the expected number; the automatic baselines are not."""
+        return sum(1 for row in self.rows if not row.iteration.is_baseline)
+
 
 @dataclass(frozen=True)
 class ProjectSummary:
@@ -148,7 +153,12 @@ def iteration_row(
 
 def _best_row(rows: list[IterationRow]) -> IterationRow | None:
     """Pick the succeeded iteration that meets most targets, then the best headline value."""
-    succeeded = [row for row in rows if row.iteration.status == IterationStatus.SUCCEEDED]
+    # A non-ML baseline is the yardstick, never the best model.
+    succeeded = [
+        row
+        for row in rows
+        if row.iteration.status == IterationStatus.SUCCEEDED and not row.iteration.is_baseline
+    ]
     if not succeeded:
         return None
 
@@ -357,7 +367,7 @@ def user_projects(*, user: AbstractBaseUser | AnonymousUser) -> list[ProjectSumm
                 headline_metric=metrics[0] if metrics else None,
                 best=_best_row(rows),
                 live_deployment=live_deployments[0] if live_deployments else None,
-                iteration_count=len(iterations),
+                iteration_count=sum(1 for iteration in iterations if not iteration.is_baseline),
             )
         )
     return summaries

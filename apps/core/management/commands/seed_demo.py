@@ -19,12 +19,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from apps.accounts.models import Role
+from apps.approvals.framing import framing_signoff_request
+from apps.approvals.services import approval_approve
 from apps.datasets.models import DatasetVersion
 from apps.datasets.services import dataset_create
 from apps.iterations.models import FINISHED_STATUSES, Iteration, IterationStatus
 from apps.iterations.services import iteration_start
 from apps.projects.models import Project, TaskType
-from apps.projects.services import MemberInput, MetricInput, project_create
+from apps.projects.services import MemberInput, MetricInput, project_create, project_update
 
 DEMO_PASSWORD = "portal-demo"  # noqa: S105 - published in the README, demo data only
 DEMO_USERS = (
@@ -67,6 +69,8 @@ class DemoProject:
     target_column: str
     recipe: str
     plan: dict[str, Any] = field(default_factory=dict)
+    framing: dict[str, Any] = field(default_factory=dict)
+    signed_off: bool = False
 
 
 def demo_projects(today: datetime.date) -> list[DemoProject]:
@@ -98,6 +102,26 @@ def demo_projects(today: datetime.date) -> list[DemoProject]:
                 "production_by": today + datetime.timedelta(days=60),
                 "expected_iterations": 5,
             },
+            framing={
+                "decision": "Which aspirate a pathologist reads next.",
+                "decision_owner": "The duty pathologist, who still reads every sample.",
+                "current_process": "Samples are read in arrival order.",
+                "decision_frequency": "About 120 samples a day.",
+                "data_available": (
+                    "30 measurements of cell nuclei per sample, with the confirmed diagnosis "
+                    "for 569 past samples."
+                ),
+                "non_ml_alternative": "Read in arrival order, or flag only very large nuclei.",
+                "suitability": {
+                    "labels_available": True,
+                    "data_at_decision_time": True,
+                    "decision_is_repeated": True,
+                    "rules_fall_short": True,
+                    "errors_tolerable": True,
+                    "owner_will_act": True,
+                },
+            },
+            signed_off=True,
         ),
         DemoProject(
             slug="diabetes-progression",
@@ -121,6 +145,15 @@ def demo_projects(today: datetime.date) -> list[DemoProject]:
                 "first_model_by": today + datetime.timedelta(days=7),
                 "production_by": today + datetime.timedelta(days=45),
                 "expected_iterations": 3,
+            },
+            framing={
+                "decision": "How soon a patient's next follow-up visit is booked.",
+                "decision_owner": "The clinic's scheduling nurse.",
+                "suitability": {
+                    "labels_available": True,
+                    "data_at_decision_time": True,
+                    "decision_is_repeated": True,
+                },
             },
         ),
     ]
@@ -201,7 +234,16 @@ class Command(BaseCommand):
                 f"The demo project was created as '{project.slug}' instead of '{demo.slug}'; "
                 "rename or delete the project that uses that slug and rerun."
             )
-        self.stdout.write(f"Created demo project {project.slug}.")
+        if demo.framing:
+            project = project_update(project=project, user=owner, **demo.framing)
+        if demo.signed_off:
+            dana = User.objects.get(username="dana")
+            request = framing_signoff_request(
+                project=project, user=owner, comment="Targets agreed with the pathology lead."
+            )
+            approval_approve(approval=request, user=dana, comment="Agreed.")
+            project.refresh_from_db()
+        self.stdout.write(f"Created demo project {project.slug} ({project.stage}).")
         return project
 
     def _dataset_ensure(self, demo: DemoProject, project: Project, owner: User) -> DatasetVersion:
