@@ -14,7 +14,9 @@ def test_seed_demo_frames_both_projects_and_queues_training():
     assert set(User.objects.values_list("username", flat=True)) >= {"alice", "sam", "dana", "admin"}
     triage = Project.objects.get(slug="breast-cancer-triage")
     assert triage.stage == Stage.IN_DEVELOPMENT
-    assert TargetVersion.objects.get(project=triage).agreed_by.username == "dana"
+    agreed_by = TargetVersion.objects.get(project=triage).agreed_by
+    assert agreed_by is not None
+    assert agreed_by.username == "dana"
     assert Project.objects.get(slug="diabetes-progression").stage == Stage.FRAMING
     recipes = list(
         Iteration.objects.filter(project=triage).order_by("number").values_list("recipe", flat=True)
