@@ -20,6 +20,8 @@ class Action(StrEnum):
     REQUEST_PROMOTION = "request_promotion"
     DECIDE = "decide"
     PREDICT = "predict"
+    ROLL_BACK = "roll_back"
+    POST_OBSERVATION = "post_observation"
 
 
 _READ = frozenset({Action.VIEW, Action.COMMENT})
@@ -29,6 +31,8 @@ _BUILD = frozenset(
         Action.START_ITERATION,
         Action.REQUEST_PROMOTION,
         Action.PREDICT,
+        Action.ROLL_BACK,
+        Action.POST_OBSERVATION,
     }
 )
 
@@ -36,7 +40,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: _READ | _BUILD | {Action.EDIT_PROJECT, Action.MANAGE_MEMBERS},
     Role.DATA_SCIENTIST: _READ | _BUILD | {Action.EDIT_PROJECT},
     Role.STAKEHOLDER: _READ,
-    Role.DECISION_MAKER: _READ | {Action.DECIDE},
+    # Business results often reach the decision maker first, so they may post them too.
+    Role.DECISION_MAKER: _READ | {Action.DECIDE, Action.ROLL_BACK, Action.POST_OBSERVATION},
 }
 
 

@@ -26,11 +26,10 @@ class DeploymentListView(ProjectAPIView):
 
 
 class DeploymentRollbackView(ProjectAPIView):
-    actions = {"post": Action.VIEW}
+    actions = {"post": Action.ROLL_BACK}
 
     @extend_schema(request=None, responses={201: DeploymentSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        # The service checks the role: decision makers and data scientists may roll back.
         restored = deployment_rollback(project=self.project, user=authenticated_user(request))
         return Response(DeploymentSerializer(restored).data, status=201)
 

@@ -377,7 +377,7 @@ def deployment_rollback(
     The model is not replayed again: it passed the replay when it first went live.
     """
     roles = project_roles(user=user, project_id=project.pk)
-    if not (roles_allow(roles, Action.DECIDE) or roles_allow(roles, Action.REQUEST_PROMOTION)):
+    if not roles_allow(roles, Action.ROLL_BACK):
         raise NotAllowed(
             "Only the project's decision makers and data scientists can roll back a deployment."
         )
