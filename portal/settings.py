@@ -179,6 +179,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "MetricKindEnum": "apps.projects.models.MetricKind",
+        "ReadinessEnum": "apps.projects.framing.Readiness",
+        "TargetVerdictEnum": ["met", "missed", "undefined"],
+        "DecisionVerdictEnum": "apps.approvals.models.Verdict",
     },
 }
 

@@ -31,7 +31,12 @@ from apps.projects.models import (
     TargetVersion,
     Verdict,
 )
-from apps.projects.selectors import comment_list, project_health_report
+from apps.projects.selectors import (
+    ObservedMetric,
+    comment_list,
+    metric_observation_latest,
+    project_health_report,
+)
 
 DECIDING_ROLES = [role.value for role, actions in ROLE_ACTIONS.items() if Action.DECIDE in actions]
 
@@ -104,6 +109,7 @@ class ProjectDashboard:
     framing: FramingStatus
     comments: list[Comment]
     pending_approvals: list[ApprovalRequest] = field(default_factory=list)
+    observed_metrics: list[ObservedMetric] = field(default_factory=list)
 
     @property
     def budget_used(self) -> int:
@@ -327,6 +333,7 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
         framing=framing_status(project=project, approvals=approvals),
         comments=list(comment_list(project=project)),
         pending_approvals=[a for a in approvals if a.status == RequestStatus.PENDING],
+        observed_metrics=metric_observation_latest(project=project, metrics=metrics),
     )
 
 

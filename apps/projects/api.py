@@ -11,10 +11,19 @@ from apps.core.api import ProjectAPIView
 from apps.core.errors import InvalidInput
 from apps.core.users import authenticated_user
 from apps.projects.discussion import comment_post
-from apps.projects.selectors import comment_list, project_list_for_user, project_with_details
+from apps.projects.models import SuccessMetric
+from apps.projects.observations import metric_observation_post
+from apps.projects.selectors import (
+    comment_list,
+    metric_observation_list,
+    project_list_for_user,
+    project_with_details,
+)
 from apps.projects.serializers import (
     CommentCreateSerializer,
     CommentSerializer,
+    MetricObservationCreateSerializer,
+    MetricObservationSerializer,
     ProjectPatchSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
@@ -120,3 +129,45 @@ class TargetVersionListView(ProjectAPIView):
     def get(self, request: Request, slug: str) -> Response:
         versions = self.project.target_versions.select_related("created_by", "agreed_by")
         return Response(TargetVersionSerializer(versions.order_by("-number"), many=True).data)
+
+
+class MetricObservationListCreateView(ProjectAPIView):
+    """Measured values of the business and operational metrics, newest observation date first."""
+
+    actions = {"get": Action.VIEW, "post": Action.POST_OBSERVATION}
+
+    def _metrics_by_name(self) -> dict[str, SuccessMetric]:
+        return {metric.name: metric for metric in self.project.metrics.all()}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("metric", str, description="Only values of this metric.")],
+        responses=MetricObservationSerializer(many=True),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        observations = metric_observation_list(
+            project=self.project, metric_name=request.query_params.get("metric") or None
+        )
+        serializer = MetricObservationSerializer(
+            observations, many=True, context={"metrics": self._metrics_by_name()}
+        )
+        return Response(serializer.data)
+
+    @extend_schema(
+        request=MetricObservationCreateSerializer, responses={201: MetricObservationSerializer}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        serializer = MetricObservationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        observation = metric_observation_post(
+            project=self.project,
+            user=authenticated_user(request),
+            metric_name=data["metric"],
+            value=data["value"],
+            observed_on=data["observed_on"],
+            note=data["note"],
+        )
+        output = MetricObservationSerializer(
+            observation, context={"metrics": self._metrics_by_name()}
+        )
+        return Response(output.data, status=status.HTTP_201_CREATED)

@@ -15,4 +15,9 @@ urlpatterns = [
         api.CommentListCreateView.as_view(),
         name="api-comment-list",
     ),
+    path(
+        "projects/<slug:slug>/observations/",
+        api.MetricObservationListCreateView.as_view(),
+        name="api-observation-list",
+    ),
 ]

@@ -9,6 +9,7 @@ from apps.projects.discussion import COMMENT_MAX_LENGTH
 from apps.projects.framing import SUITABILITY_QUESTIONS, SuitabilityQuestion
 from apps.projects.metrics import MODEL_METRICS
 from apps.projects.models import Direction, MetricKind, Project, SuccessMetric, TaskType
+from apps.projects.observations import NOTE_MAX_LENGTH
 from apps.projects.services import MemberInput, MetricInput
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -194,6 +195,15 @@ class SignoffRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Shown to the decision makers with the request.",
     )
+
+
+class ObservationForm(forms.Form):
+    """A measured value of a business or operational metric, posted from the project page."""
+
+    metric = forms.CharField(max_length=64)
+    value = forms.FloatField(help_text="The measured value, in the metric's unit.")
+    observed_on = forms.DateField(widget=DATE_INPUT, label="Measured on")
+    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH)
 
 
 class CommentForm(forms.Form):

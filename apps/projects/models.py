@@ -194,3 +194,39 @@ class TargetVersion(models.Model):
 
     def __str__(self) -> str:
         return f"targets v{self.number} of {self.project_id}"
+
+
+class MetricObservation(models.Model):
+    """A value of a business or operational metric, measured outside training and posted later."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="observations")
+    # Editing the metrics deletes and recreates every SuccessMetric row, so CASCADE would erase
+    # the history at each edit. The name is the lasting key. ``metric`` points at the row the
+    # value was posted against and becomes null once an edit replaces that row.
+    metric = models.ForeignKey(
+        SuccessMetric,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="observations",
+    )
+    metric_name = models.CharField(max_length=64)
+    value = models.FloatField()
+    observed_on = models.DateField(help_text="The day the value was measured.")
+    note = models.TextField(blank=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-observed_on", "-id"]
+        indexes = [
+            models.Index(
+                fields=["project", "metric_name", "-observed_on"],
+                name="observation_metric_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_name}={self.value} on {self.observed_on}"

@@ -10,11 +10,14 @@ from apps.projects.models import (
     Comment,
     Direction,
     MetricKind,
+    MetricObservation,
     Project,
     SuccessMetric,
     TargetVersion,
     TaskType,
+    Verdict,
 )
+from apps.projects.observations import NOTE_MAX_LENGTH
 from apps.projects.selectors import project_health_report
 from apps.projects.services import FRAMING_FIELDS, MemberInput, MetricInput
 
@@ -224,3 +227,59 @@ class TargetVersionSerializer(serializers.ModelSerializer[TargetVersion]):
     class Meta:
         model = TargetVersion
         fields = ["number", "metrics", "created_by", "created_at", "agreed_by", "agreed_at"]
+
+
+class MetricObservationSerializer(serializers.ModelSerializer[MetricObservation]):
+    """A posted value, judged against the current targets of the metric with the same name.
+
+    The context maps metric names to ``SuccessMetric`` rows under ``metrics``. A value of a
+    metric that the framing no longer lists is judged ``undefined``.
+    """
+
+    metric = serializers.CharField(source="metric_name", read_only=True)
+    posted_by = serializers.CharField(source="posted_by.username", read_only=True)
+    verdict = serializers.SerializerMethodField()
+    minimum_verdict = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MetricObservation
+        fields = [
+            "id",
+            "metric",
+            "value",
+            "observed_on",
+            "note",
+            "verdict",
+            "minimum_verdict",
+            "posted_by",
+            "created_at",
+        ]
+
+    def _metric(self, observation: MetricObservation) -> SuccessMetric | None:
+        metrics: dict[str, SuccessMetric] = self.context.get("metrics", {})
+        return metrics.get(observation.metric_name)
+
+    @extend_schema_field(serializers.ChoiceField(choices=Verdict.values))
+    def get_verdict(self, observation: MetricObservation) -> str:
+        metric = self._metric(observation)
+        return metric.verdict(observation.value) if metric is not None else Verdict.UNDEFINED
+
+    @extend_schema_field(serializers.ChoiceField(choices=Verdict.values))
+    def get_minimum_verdict(self, observation: MetricObservation) -> str:
+        metric = self._metric(observation)
+        if metric is None:
+            return Verdict.UNDEFINED
+        return metric.minimum_verdict(observation.value)
+
+
+class MetricObservationCreateSerializer(serializers.Serializer[Any]):
+    metric = serializers.CharField(
+        max_length=64, help_text="Name of a business or operational success metric."
+    )
+    value = serializers.FloatField(help_text="The measured value, a finite number.")
+    observed_on = serializers.DateField(
+        help_text="The day the value was measured, today or earlier."
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTE_MAX_LENGTH
+    )

@@ -15,6 +15,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<slug:slug>/targets/", views.project_targets, name="project-targets"),
     path("projects/<slug:slug>/comments/", views.project_comment, name="project-comment"),
     path(
+        "projects/<slug:slug>/observations/",
+        views.project_observation,
+        name="project-observation",
+    ),
+    path(
         "projects/<slug:slug>/iterations/<int:number>/comments/",
         views.iteration_comment,
         name="iteration-comment",

@@ -26,6 +26,7 @@ from apps.projects.forms import (
     MemberForm,
     MemberFormSet,
     MetricFormSet,
+    ObservationForm,
     ProjectForm,
     SignoffRequestForm,
     filled_forms,
@@ -37,6 +38,7 @@ from apps.projects.forms import (
 )
 from apps.projects.framing import SUITABILITY_QUESTIONS
 from apps.projects.models import Comment, Project, Stage
+from apps.projects.observations import metric_observation_post
 from apps.projects.selectors import comment_list
 from apps.projects.services import project_create, project_update
 
@@ -280,6 +282,41 @@ def iteration_comment(request: HttpRequest, slug: str, number: int) -> HttpRespo
     project = project_get_for_user(user=request.user, slug=slug, action=Action.COMMENT)
     iteration = iteration_get(project=project, number=number)
     return _comment_post(request, project, iteration=iteration)
+
+
+@login_required
+@require_POST
+def project_observation(request: HttpRequest, slug: str) -> HttpResponse:
+    """Post a metric value from the project page, then return to it with the outcome as a message."""
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.POST_OBSERVATION)
+    form = ObservationForm(request.POST)
+    if form.is_valid():
+        try:
+            observation = metric_observation_post(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                metric_name=form.cleaned_data["metric"],
+                value=form.cleaned_data["value"],
+                observed_on=form.cleaned_data["observed_on"],
+                note=form.cleaned_data["note"],
+            )
+        except PortalError as error:
+            form_add_portal_error(form, error)
+        else:
+            messages.success(
+                request,
+                f"Recorded {observation.metric_name} = {observation.value:g} "
+                f"for {observation.observed_on:%d %b %Y}.",
+            )
+    # The form lives on the project page, which another app renders, so errors travel as
+    # messages rather than as a re-rendered bound form.
+    for field, errors in form.errors.items():
+        label = ""
+        if field in form.fields:
+            label = str(form.fields[field].label or field.replace("_", " ")).capitalize()
+        for message in errors:
+            messages.error(request, f"{label}: {message}" if label else str(message))
+    return redirect(f"{reverse('project-detail', args=[project.slug])}#observations")
 
 
 def _comment_post(

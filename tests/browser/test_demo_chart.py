@@ -1,7 +1,5 @@
 """The project page draws its metric charts in a real browser (Debian's Chromium)."""
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,50 +11,12 @@ from apps.datasets.services import dataset_create
 from apps.iterations.models import IterationStatus
 from apps.iterations.services import iteration_run, iteration_start
 from apps.projects.models import Project
+from tests.browser.conftest import PASSWORD, sign_in
 
-# Playwright's sync API keeps an asyncio event loop running in this thread while a browser is
-# open, and Django refuses ORM calls from such a thread. Rather than switch that check off with
-# DJANGO_ALLOW_ASYNC_UNSAFE, the tests do all their database work before ``chromium_page``
-# starts: ``trained_project`` comes before it in the test's arguments. A connection opened while
-# the loop ran was also seen to stay open after the test, and PostgreSQL then refuses to drop
-# the test database.
+# All database work happens before the browser opens, for the reasons in conftest.py:
+# ``trained_project`` comes before ``chromium_page`` in the test's arguments.
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "browser-password"
-
-
-@pytest.fixture
-def chromium_page() -> Iterator[Any]:
-    """A fresh Playwright page in Debian's Chromium.
-
-    Without /usr/bin/chromium the test is skipped, unless PORTAL_REQUIRE_BROWSER=1 (set by CI)
-    turns that into a failure.
-    """
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing; install Debian's chromium package to run browser tests."
-        if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -102,12 +62,7 @@ def test_project_page_draws_metric_chart(
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    assert "/accounts/login/" not in page.url, "sign-in failed"
+    sign_in(page, live_server.url, "alice")
 
     page.goto(f"{live_server.url}/projects/{trained_project.slug}/")
     page.wait_for_selector(".js-plotly-plot .main-svg")

@@ -42,6 +42,8 @@ PROJECT_ENDPOINTS = [
     ("post", "comments/", {"body": "Noted."}, EVERYONE),
     ("get", "targets/", None, EVERYONE),
     ("post", "framing/signoff/", {}, BUILDERS),
+    ("get", "observations/", None, EVERYONE),
+    ("post", "observations/", {}, BUILDERS | DECIDERS),
 ]
 
 # (method, path under /api/v1/, personas allowed); {approval} is a pending promotion request.
