@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("apps.accounts.api_urls")),
@@ -11,7 +11,9 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("apps.deployments.api_urls")),
     path("", include("apps.audit.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file, which the content security policy
+    # allows, where the plain view would inline it.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 urlpatterns = [
@@ -27,3 +29,6 @@ urlpatterns = [
     path("", include("apps.audit.urls")),
     path("", include("apps.dashboards.urls")),
 ]
+
+handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"

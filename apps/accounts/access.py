@@ -10,8 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from apps.accounts.models import Membership
-from apps.accounts.permissions import Action, actions_for_roles
+from apps.accounts.models import Membership, Role
+from apps.accounts.permissions import ACTION_DESCRIPTIONS, Action, actions_for_roles
 
 if TYPE_CHECKING:
     from apps.projects.models import Project
@@ -47,5 +47,9 @@ def project_get_for_user(
     project.user_roles = roles
     project.user_actions = allowed
     if action not in allowed:
-        raise PermissionDenied(f"Your role in this project does not allow '{action}'.")
+        raise PermissionDenied(
+            f"Your role in this project ({', '.join(sorted(Role(r).label.lower() for r in roles))}) "
+            "does not allow you to "
+            f"{ACTION_DESCRIPTIONS.get(action, action)}."
+        )
     return project

@@ -24,6 +24,20 @@ class Action(StrEnum):
     POST_OBSERVATION = "post_observation"
 
 
+ACTION_DESCRIPTIONS: dict[Action, str] = {
+    Action.VIEW: "view this project",
+    Action.COMMENT: "comment",
+    Action.EDIT_PROJECT: "edit the project",
+    Action.MANAGE_MEMBERS: "change the members",
+    Action.UPLOAD_DATASET: "upload datasets",
+    Action.START_ITERATION: "start or cancel iterations",
+    Action.REQUEST_PROMOTION: "request promotions",
+    Action.DECIDE: "approve or reject requests",
+    Action.PREDICT: "call the prediction endpoint",
+    Action.ROLL_BACK: "roll back deployments",
+    Action.POST_OBSERVATION: "post metric values",
+}
+
 _READ = frozenset({Action.VIEW, Action.COMMENT})
 _BUILD = frozenset(
     {

@@ -20,6 +20,7 @@ from apps.approvals.models import (
     RequestStatus,
     Verdict,
 )
+from apps.approvals.notifications import decision_makers_notify
 from apps.audit.services import audit_record, notification_send
 from apps.core.errors import Conflict, InvalidInput, NotAllowed
 from apps.core.transitions import transition_check
@@ -59,6 +60,10 @@ def framing_signoff_request(*, project: Project, user: User, comment: str = "") 
                 gate=Gate.FRAMING,
                 requested_by=user,
                 comment=comment[:MAX_COMMENT_LENGTH],
+            )
+            decision_makers_notify(
+                approval=approval,
+                message=f"{user.username} asks you to sign off the framing of {locked.name}.",
             )
             audit_record(
                 actor=user,

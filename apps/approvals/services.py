@@ -23,6 +23,7 @@ from apps.approvals.models import (
     RequestStatus,
     Verdict,
 )
+from apps.approvals.notifications import decision_makers_notify
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, NotAllowed
 from apps.core.transitions import transition_check
@@ -87,6 +88,13 @@ def promotion_request(*, iteration: Iteration, user: User, comment: str = "") ->
                 comment=comment[:MAX_COMMENT_LENGTH],
             )
             superseded = _promotions_supersede(project=project, by=approval, user=user)
+            decision_makers_notify(
+                approval=approval,
+                message=(
+                    f"{user.username} requests promotion of iteration {iteration.number} "
+                    f"of {project.name}."
+                ),
+            )
             audit_record(
                 actor=user,
                 action="promotion.requested",

@@ -8,4 +8,4 @@ def transition_check(
 ) -> None:
     """Raise TransitionNotAllowed unless ``table`` allows ``current`` -> ``new``."""
     if new not in table.get(current, frozenset()):
-        raise TransitionNotAllowed(f"A {kind} cannot go from '{current}' to '{new}'.")
+        raise TransitionNotAllowed(f"This {kind} is {current}, so it cannot become {new}.")

@@ -1,6 +1,8 @@
-"""Helpers for HTML views: turn service errors into form errors."""
+"""Helpers for HTML views, and the error handlers of the whole site."""
 
 from django import forms
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
 from apps.core.errors import PortalError
 
@@ -15,3 +17,26 @@ def form_add_portal_error(form: forms.BaseForm, error: PortalError) -> None:
             placed = True
     if not placed:
         form.add_error(None, error.message)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer unknown API paths in the API's JSON error format, and pages with Django's page."""
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": "No API endpoint at this path.", "code": "not_found", "errors": {}},
+            status=404,
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(
+            {"detail": "The server failed to handle the request.", "code": "error", "errors": {}},
+            status=500,
+        )
+    return defaults.server_error(request)

@@ -144,7 +144,7 @@ def _csv_check(path: Path) -> list[str]:
                 data_rows += 1
         except UnicodeDecodeError:
             raise InvalidInput(
-                f"The file is not UTF-8 text (invalid bytes after line {reader.line_num}). "
+                f"The file is not UTF-8 text (invalid bytes near line {max(reader.line_num, 1)}). "
                 "Upload a CSV saved as UTF-8, or a Parquet file.",
                 field="file",
             ) from None
@@ -210,7 +210,13 @@ def _parquet_read(path: Path) -> pd.DataFrame:
     try:
         table = pyarrow.parquet.read_table(path)
     except (pyarrow.ArrowException, OSError) as error:
-        raise InvalidInput(f"The file is not a valid Parquet file: {error}", field="file") from None
+        # Arrow's message names the server's temporary file, so it stays in the log.
+        logger.info("rejected upload as Parquet: %s", error)
+        raise InvalidInput(
+            "The file is not a valid Parquet file (no Parquet footer found). Upload a Parquet "
+            "file, or a CSV with a .csv name.",
+            field="file",
+        ) from None
     names = [str(name) for name in table.column_names]
     if not names:
         raise InvalidInput("The Parquet file has no columns.", field="file")
@@ -291,7 +297,7 @@ def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str
     present = values.dropna()
     if task_type == "classification" and present.nunique() < 2:
         raise InvalidInput(
-            f"The target column '{target}' has a single value ({present.iloc[0]!r}). "
+            f"The target column '{target}' has a single value ({present.iloc[0]}). "
             "Classification needs at least two classes.",
             field="target",
         )

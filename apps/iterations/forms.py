@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 
+from apps.core.forms import JSONObjectField
 from apps.datasets.models import DatasetVersion
 from apps.iterations.recipes import recipe_choices
 from apps.projects.models import Project
@@ -10,7 +11,7 @@ from apps.projects.models import Project
 class IterationStartForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=DatasetVersion.objects.none())
     recipe = forms.ChoiceField(choices=())
-    params = forms.JSONField(
+    params = JSONObjectField(
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 4, "class": "mono", "spellcheck": "false"}),

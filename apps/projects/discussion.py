@@ -51,6 +51,12 @@ def comment_post(
     if iteration_id is not None and not project.iterations.filter(pk=iteration_id).exists():
         raise InvalidInput("No such iteration in this project.", field="iteration")
 
+    body_html = markdown_render(text)
+    if not nh3.clean(body_html, tags=set()).strip():
+        raise InvalidInput(
+            "The comment has no text left once HTML that is not allowed is removed.",
+            field="body",
+        )
     mentioned = set(MENTION_PATTERN.findall(text)) - {user.username}
     members = dict(
         Membership.objects.filter(project=project, user__username__in=mentioned)
@@ -63,7 +69,7 @@ def comment_post(
             iteration_id=iteration_id,
             author=user,
             body=text,
-            body_html=markdown_render(text),
+            body_html=body_html,
         )
         audit_record(
             actor=user,

@@ -8,7 +8,7 @@ from django.db import models
 
 class Readiness(models.TextChoices):
     READY = "ready", "Ready for ML"
-    NEEDS_WORK = "needs_work", "Needs work before training"
+    NEEDS_WORK = "needs_work", "Framing needs work"
     NOT_SUITABLE = "not_suitable", "Not suitable for ML yet"
 
 

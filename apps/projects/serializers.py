@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.accounts.models import Role
+from apps.core.serializers import StrictSerializer
 from apps.projects.framing import SUITABILITY_QUESTIONS, Readiness, readiness_verdict
 from apps.projects.health import Health
 from apps.projects.models import (
@@ -19,7 +20,7 @@ from apps.projects.models import (
 )
 from apps.projects.observations import NOTE_MAX_LENGTH
 from apps.projects.selectors import project_health_report
-from apps.projects.services import FRAMING_FIELDS, MemberInput, MetricInput
+from apps.projects.services import FRAMING_FIELDS, MetricInput
 
 
 class SuccessMetricSerializer(serializers.ModelSerializer[SuccessMetric]):
@@ -28,7 +29,7 @@ class SuccessMetricSerializer(serializers.ModelSerializer[SuccessMetric]):
         fields = ["name", "kind", "direction", "minimum", "target", "stretch", "baseline", "unit"]
 
 
-class MetricInputSerializer(serializers.Serializer[MetricInput]):
+class MetricInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=64)
     kind = serializers.ChoiceField(choices=MetricKind.choices, default=MetricKind.MODEL)
     direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_null=True)
@@ -42,23 +43,23 @@ class MetricInputSerializer(serializers.Serializer[MetricInput]):
         return MetricInput(**data)
 
 
-class MemberInputSerializer(serializers.Serializer[MemberInput]):
+class MemberInputSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class ExpectationsSerializer(serializers.Serializer[dict[str, Any]]):
+class ExpectationsSerializer(StrictSerializer):
     first_model_by = serializers.DateField(required=False, allow_null=True)
     production_by = serializers.DateField(required=False, allow_null=True)
     expected_iterations = serializers.IntegerField(required=False, allow_null=True, min_value=1)
 
 
-class ErrorCostsSerializer(serializers.Serializer[dict[str, Any]]):
+class ErrorCostsSerializer(StrictSerializer):
     false_positive = serializers.FloatField(required=False, allow_null=True, min_value=0)
     false_negative = serializers.FloatField(required=False, allow_null=True, min_value=0)
 
 
-class FramingSerializer(serializers.Serializer[dict[str, Any]]):
+class FramingSerializer(StrictSerializer):
     decision = serializers.CharField(required=False, allow_blank=True)
     decision_owner = serializers.CharField(required=False, allow_blank=True)
     current_process = serializers.CharField(required=False, allow_blank=True)
@@ -77,7 +78,7 @@ class ReadinessSerializer(serializers.Serializer[Any]):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class PolicySerializer(serializers.Serializer[dict[str, Any]]):
+class PolicySerializer(StrictSerializer):
     promotion_requires_framing_signoff = serializers.BooleanField(required=False)
 
 
@@ -98,7 +99,7 @@ def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class ProjectWriteSerializer(serializers.Serializer[Project]):
+class ProjectWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     business_problem = serializers.CharField()
     task_type = serializers.ChoiceField(choices=TaskType.choices)
@@ -110,7 +111,7 @@ class ProjectWriteSerializer(serializers.Serializer[Project]):
     members = MemberInputSerializer(many=True, required=False)
 
 
-class ProjectPatchSerializer(serializers.Serializer[Project]):
+class ProjectPatchSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     business_problem = serializers.CharField(required=False)
     metrics = MetricInputSerializer(many=True, required=False)

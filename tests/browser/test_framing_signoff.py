@@ -52,7 +52,7 @@ def test_framing_is_signed_off_in_browser(
     sign_in(alice_page, base_url, "alice")
     alice_page.goto(f"{base_url}/projects/{slug}/framing/")
     readiness = alice_page.locator(".readiness-verdict")
-    assert "Needs work before training" in readiness.inner_text()
+    assert "Framing needs work" in readiness.inner_text()
 
     for question in SUITABILITY_QUESTIONS:
         alice_page.check(f"input[name=suitability_{question.key}][value=yes]")

@@ -147,7 +147,7 @@ def test_project_page_shows_health_readiness_and_next_step(
 
     assert "badge-health-on_track" in html
     assert "Within the agreed dates and iteration budget." in html
-    assert "Needs work before training" in html
+    assert "Framing needs work" in html
     assert "Framing: complete the framing and request sign-off" in html
     assert reverse("project-framing", args=[project.slug]) in html
 

@@ -145,7 +145,7 @@ def test_saving_checklist_changes_readiness_shown(
     client.post(_framing_url(project), _framing_data(project, ALL_YES | {"labels_available": "no"}))
     blocked = client_for(sam).get(_framing_url(project)).text
 
-    assert "Needs work before training" in unanswered
+    assert "Framing needs work" in unanswered
     assert "Unanswered: Outcomes (labels) are recorded for enough past cases." in unanswered
     assert "Ready for ML" in ready
     assert "Not suitable for ML yet" in blocked
