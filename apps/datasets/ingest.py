@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.core.files.uploadedfile import UploadedFile
 
@@ -20,6 +21,9 @@ from apps.core.errors import InvalidInput, PayloadTooLarge
 from apps.datasets.models import DatasetFormat
 
 logger = logging.getLogger(__name__)
+
+# Fewer labelled rows than this leave too little to split into training and holdout rows.
+MIN_TRAINING_ROWS = 10
 
 PARQUET_MAGIC = b"PAR1"
 # A text column counts as categorical when it has at most this many distinct values, or when
@@ -267,6 +271,21 @@ def _looks_like_dates(values: "pd.Series[Any]") -> bool:
     return bool(parsed.notna().all())
 
 
+def infinite_values_check(table: ParsedTable) -> None:
+    """Reject numeric columns holding infinity, which no estimator can train on."""
+    numeric = table.frame.select_dtypes(include="number")
+    for column in numeric.columns:
+        infinite = np.isinf(numeric[column].to_numpy(dtype="float64", na_value=np.nan))
+        if infinite.any():
+            first_line = int(infinite.nonzero()[0][0]) + 2
+            raise InvalidInput(
+                f"The column '{column}' holds an infinite value (first on line {first_line} "
+                "for a CSV), which no model can train on. Replace it with a finite number or "
+                "leave the cell empty.",
+                field="file",
+            )
+
+
 def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str]:
     """Check the target column for the project's task type and return warnings."""
     columns = [str(name) for name in table.frame.columns]
@@ -295,6 +314,11 @@ def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str
         )
 
     present = values.dropna()
+    if len(present) < MIN_TRAINING_ROWS:
+        warnings.append(
+            f"Only {len(present)} rows have a target value; training needs at least "
+            f"{MIN_TRAINING_ROWS}, so every iteration on this version will fail."
+        )
     if task_type == "classification" and present.nunique() < 2:
         raise InvalidInput(
             f"The target column '{target}' has a single value ({present.iloc[0]}). "

@@ -10,7 +10,13 @@ from django.db.models import Max
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput
-from apps.datasets.ingest import format_detect, table_parse, target_check, upload_spool
+from apps.datasets.ingest import (
+    format_detect,
+    infinite_values_check,
+    table_parse,
+    target_check,
+    upload_spool,
+)
 from apps.datasets.models import DatasetVersion
 from apps.iterations.services import baseline_iterations_start
 from apps.projects.models import Project
@@ -52,6 +58,7 @@ def dataset_create(
         file_format = format_detect(filename=filename, head=spooled.head)
         table = table_parse(spooled.path, file_format=file_format)
         warnings = target_check(table, target=target_column, task_type=project.task_type)
+        infinite_values_check(table)
         storage_name = f"datasets/{project.slug}/{spooled.sha256}.{file_format}"
         stored_here = False
         try:

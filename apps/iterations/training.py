@@ -24,14 +24,13 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from apps.datasets.ingest import dataset_frame_read
+from apps.datasets.ingest import MIN_TRAINING_ROWS, dataset_frame_read
 from apps.iterations.recipes import CLASSIFICATION, REGRESSION, Recipe, pipeline_build
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
 HOLDOUT_SAMPLE_ROWS = 5
-MIN_TRAINING_ROWS = 10
 
 
 class TrainingError(Exception):

@@ -103,9 +103,27 @@ def test_breast_cancer_csv_upload(project, alice, upload_from_path, breast_cance
 def test_missing_target_values_give_warning(project, alice, upload):
     dataset = _create(project, alice, upload("x,label\n1,1\n2,\n3,0\n"))
 
-    assert len(dataset.warnings) == 1
     assert "missing in 1 of 3 rows" in dataset.warnings[0]
     assert "line 3" in dataset.warnings[0]
+
+
+def test_too_few_labelled_rows_give_warning(project, alice, upload):
+    dataset = _create(project, alice, upload("x,label\n1,1\n2,0\n3,0\n"))
+
+    assert dataset.warnings == [
+        "Only 3 rows have a target value; training needs at least 10, so every iteration "
+        "on this version will fail."
+    ]
+
+
+def test_infinite_feature_value_is_rejected_naming_column_and_line(project, alice, upload):
+    rows = "".join(f"{i},{i % 2}\n" for i in range(12))
+
+    with pytest.raises(InvalidInput) as caught:
+        _create(project, alice, upload("x,label\n" + rows + "1e400,1\n"))
+
+    assert "'x'" in caught.value.message
+    assert "line 14" in caught.value.message
 
 
 BAD_FILES = [
