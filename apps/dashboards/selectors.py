@@ -203,8 +203,15 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
     return charts
 
 
-def stage_next_step(*, stage: str, framing_pending: bool) -> str:
+def stage_next_step(*, stage: str, framing_pending: bool, live: bool = False) -> str:
     """Return what comes next in ``stage``, in the words a stakeholder reads."""
+    if stage == Stage.FRAMING and live:
+        # The default policy lets a model go live before sign-off; say so plainly.
+        return (
+            "a model is live, but the framing is not signed off yet: waiting for sign-off"
+            if framing_pending
+            else "a model is live, but the framing is not signed off yet: request sign-off"
+        )
     if stage == Stage.FRAMING:
         return (
             "waiting for sign-off"
@@ -215,7 +222,7 @@ def stage_next_step(*, stage: str, framing_pending: bool) -> str:
 
 
 def framing_status(
-    *, project: Project, approvals: list[ApprovalRequest] | None = None
+    *, project: Project, approvals: list[ApprovalRequest] | None = None, live: bool = False
 ) -> FramingStatus:
     """Summarise the framing. Pass ``approvals`` (newest first) when already loaded."""
     if approvals is None:
@@ -240,7 +247,9 @@ def framing_status(
         ),
         pending_request=pending,
         latest_request=framing_requests[0] if framing_requests else None,
-        next_step=stage_next_step(stage=project.stage, framing_pending=pending is not None),
+        next_step=stage_next_step(
+            stage=project.stage, framing_pending=pending is not None, live=live
+        ),
     )
 
 
@@ -330,7 +339,7 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
             .order_by("user__username", "role")
         ),
         health=project_health_report(project=project),
-        framing=framing_status(project=project, approvals=approvals),
+        framing=framing_status(project=project, approvals=approvals, live=live is not None),
         comments=list(comment_list(project=project)),
         pending_approvals=[a for a in approvals if a.status == RequestStatus.PENDING],
         observed_metrics=metric_observation_latest(project=project, metrics=metrics),

@@ -28,6 +28,10 @@ class IterationStartForm(forms.Form):
         dataset_field.queryset = DatasetVersion.objects.filter(project=project).order_by(
             "-created_at", "-id"
         )
+        # The newest version is the usual choice, so it comes preselected.
+        newest = dataset_field.queryset.first()
+        if newest is not None and not self.is_bound:
+            self.initial.setdefault("dataset", newest.pk)
         recipe_field = self.fields["recipe"]
         assert isinstance(recipe_field, forms.ChoiceField)
         recipe_field.choices = list(recipe_choices(project.task_type))

@@ -337,3 +337,11 @@ def test_target_history_opens_for_members(
     assert response.status_code == 200
     assert "Version 1" in response.text
     assert "Not agreed" in response.text
+
+
+def test_next_step_says_live_model_lacks_sign_off():
+    from apps.dashboards.selectors import stage_next_step
+
+    step = stage_next_step(stage="framing", framing_pending=False, live=True)
+
+    assert step == "a model is live, but the framing is not signed off yet: request sign-off"
