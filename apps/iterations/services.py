@@ -288,6 +288,7 @@ def _train(iteration: Iteration) -> TrainingResult:
         task_type=project.task_type,
         cost_false_positive=project.cost_false_positive,
         cost_false_negative=project.cost_false_negative,
+        value_true_positive=project.value_true_positive,
     )
 
 

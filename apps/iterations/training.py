@@ -71,6 +71,7 @@ def train(
     task_type: str,
     cost_false_positive: float | None = None,
     cost_false_negative: float | None = None,
+    value_true_positive: float | None = None,
 ) -> TrainingResult:
     """Split, fit and evaluate. Raises TrainingError for problems in the data."""
     started = time.monotonic()
@@ -122,6 +123,7 @@ def train(
             y_test,
             cost_false_positive=cost_false_positive,
             cost_false_negative=cost_false_negative,
+            value_true_positive=value_true_positive,
         )
     else:
         metrics = _evaluate_regressor(pipeline, x_test, y_test)
@@ -197,6 +199,7 @@ def threshold_choose(
     scores: np.ndarray[Any, Any],
     cost_false_positive: float | None,
     cost_false_negative: float | None,
+    value_true_positive: float | None = None,
 ) -> ThresholdChoice:
     """Choose the threshold on positive-class ``scores`` with the lowest cost of errors.
 
@@ -204,24 +207,29 @@ def threshold_choose(
     its score is at or above the threshold. Candidates are every distinct score, 0.5 and one
     value above all scores (no positive predictions). Among equally cheap thresholds, the
     one closest to 0.5 wins. Without both costs the threshold is 0.5 and the cost is None.
-    ``expected_cost`` is the cost per 1,000 decisions, in the costs' unit.
+    ``expected_cost`` is the cost per 1,000 decisions, in the costs' unit, less the value of
+    the true positives when ``value_true_positive`` is set, so it can be negative.
     """
     if cost_false_positive is None or cost_false_negative is None or len(y_true) == 0:
         return ThresholdChoice(threshold=DEFAULT_THRESHOLD, expected_cost=None)
     candidates = np.unique(np.append(scores, [DEFAULT_THRESHOLD, np.nextafter(1.0, 2.0)]))
     positives = y_true == 1
-    best: tuple[float, float, float] | None = None
-    for candidate in candidates:
-        predicted = scores >= candidate
-        false_positives = int(np.sum(predicted & ~positives))
-        false_negatives = int(np.sum(~predicted & positives))
-        cost = false_positives * cost_false_positive + false_negatives * cost_false_negative
-        key = (cost, abs(float(candidate) - DEFAULT_THRESHOLD), -float(candidate))
-        if best is None or key < best:
-            best = key
-    assert best is not None
-    cost, _, negative_threshold = best
-    return ThresholdChoice(threshold=-negative_threshold, expected_cost=cost / len(y_true) * 1000)
+    # Sorted scores per class turn "how many score at or above t" into a binary search, so
+    # every candidate costs O(log n) rather than a pass over the holdout.
+    positive_scores = np.sort(scores[positives])
+    negative_scores = np.sort(scores[~positives])
+    true_positives = len(positive_scores) - np.searchsorted(positive_scores, candidates, "left")
+    false_positives = len(negative_scores) - np.searchsorted(negative_scores, candidates, "left")
+    false_negatives = len(positive_scores) - true_positives
+    costs = false_positives * cost_false_positive + false_negatives * cost_false_negative
+    if value_true_positive:
+        costs = costs - true_positives * value_true_positive
+    # np.lexsort sorts by its last key first: cost, then distance from 0.5, then the higher
+    # threshold.
+    best = int(np.lexsort((-candidates, np.abs(candidates - DEFAULT_THRESHOLD), costs))[0])
+    return ThresholdChoice(
+        threshold=float(candidates[best]), expected_cost=float(costs[best]) / len(y_true) * 1000
+    )
 
 
 def _evaluate_classifier(
@@ -231,6 +239,7 @@ def _evaluate_classifier(
     *,
     cost_false_positive: float | None,
     cost_false_negative: float | None,
+    value_true_positive: float | None = None,
 ) -> tuple[dict[str, float | None], float | None, float | None]:
     classes = list(pipeline.classes_)
     probabilities = pipeline.predict_proba(x_test)
@@ -246,6 +255,7 @@ def _evaluate_classifier(
             scores=scores,
             cost_false_positive=cost_false_positive,
             cost_false_negative=cost_false_negative,
+            value_true_positive=value_true_positive,
         )
         predicted = (scores >= choice.threshold).astype(int)
         metrics["accuracy"] = _safe(skm.accuracy_score, truth, predicted)

@@ -107,6 +107,13 @@ class FramingForm(forms.Form):
         label="Iteration budget",
         help_text="How many iterations you expect before a model is good enough.",
     )
+    checkin_every_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=365,
+        label="Check-in every (days)",
+        help_text="How often the team shows stakeholders where the project stands.",
+    )
     cost_false_positive = forms.FloatField(
         label="Cost of a false positive",
         required=False,
@@ -118,6 +125,12 @@ class FramingForm(forms.Form):
         required=False,
         min_value=0,
         help_text="Cost of one missed positive, in the project's unit.",
+    )
+    value_true_positive = forms.FloatField(
+        label="Value of a caught positive",
+        required=False,
+        min_value=0,
+        help_text="Optional: value gained by one correctly flagged positive.",
     )
     promotion_requires_framing_signoff = forms.BooleanField(
         required=False,
@@ -171,8 +184,10 @@ def framing_initial(project: Project) -> dict[str, Any]:
             "first_model_by",
             "production_by",
             "expected_iterations",
+            "checkin_every_days",
             "cost_false_positive",
             "cost_false_negative",
+            "value_true_positive",
             "promotion_requires_framing_signoff",
         )
     }

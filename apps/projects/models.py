@@ -74,6 +74,16 @@ class Project(models.Model):
     cost_false_negative = models.FloatField(
         null=True, blank=True, help_text="Cost of one missed positive, in the project's unit."
     )
+    value_true_positive = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Value gained by one caught positive, in the project's unit; optional.",
+    )
+    checkin_every_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How often, in days, the team shows stakeholders where the project stands.",
+    )
 
     # Set by apps.accounts.access for the requesting user; not stored.
     user_roles: list[str]

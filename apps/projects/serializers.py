@@ -6,7 +6,7 @@ from rest_framework import serializers
 from apps.accounts.models import Role
 from apps.core.serializers import StrictSerializer
 from apps.projects.framing import SUITABILITY_QUESTIONS, Readiness, readiness_verdict
-from apps.projects.health import Health
+from apps.projects.health import Health, HealthReport
 from apps.projects.models import (
     Comment,
     Direction,
@@ -52,11 +52,15 @@ class ExpectationsSerializer(StrictSerializer):
     first_model_by = serializers.DateField(required=False, allow_null=True)
     production_by = serializers.DateField(required=False, allow_null=True)
     expected_iterations = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    checkin_every_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=365
+    )
 
 
 class ErrorCostsSerializer(StrictSerializer):
     false_positive = serializers.FloatField(required=False, allow_null=True, min_value=0)
     false_negative = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    true_positive_value = serializers.FloatField(required=False, allow_null=True, min_value=0)
 
 
 class FramingSerializer(StrictSerializer):
@@ -96,6 +100,8 @@ def plan_fields(data: dict[str, Any]) -> dict[str, Any]:
         fields["cost_false_positive"] = costs["false_positive"]
     if "false_negative" in costs:
         fields["cost_false_negative"] = costs["false_negative"]
+    if "true_positive_value" in costs:
+        fields["value_true_positive"] = costs["true_positive_value"]
     return fields
 
 
@@ -127,17 +133,13 @@ class MemberSerializer(serializers.Serializer[Any]):
     role = serializers.CharField(read_only=True)
 
 
-class HealthSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=Health.choices)
-    reason = serializers.CharField()
-
-
 class ProjectSerializer(serializers.ModelSerializer[Project]):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     metrics = SuccessMetricSerializer(many=True, read_only=True)
     expectations = serializers.SerializerMethodField()
     error_costs = serializers.SerializerMethodField()
     health = serializers.SerializerMethodField()
+    health_reason = serializers.SerializerMethodField()
     framing = serializers.SerializerMethodField()
     readiness = serializers.SerializerMethodField()
     policy = serializers.SerializerMethodField()
@@ -153,6 +155,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "task_type",
             "stage",
             "health",
+            "health_reason",
             "framing",
             "readiness",
             "policy",
@@ -172,6 +175,7 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "first_model_by": project.first_model_by,
             "production_by": project.production_by,
             "expected_iterations": project.expected_iterations,
+            "checkin_every_days": project.checkin_every_days,
         }
 
     @extend_schema_field(FramingSerializer)
@@ -189,16 +193,27 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
         report = readiness_verdict(project.suitability)
         return {"verdict": report.verdict, "reasons": list(report.reasons)}
 
-    @extend_schema_field(HealthSerializer)
-    def get_health(self, project: Project) -> dict[str, str]:
-        report = project_health_report(project=project)
-        return {"status": report.status, "reason": report.reason}
+    @extend_schema_field(serializers.ChoiceField(choices=Health.choices))
+    def get_health(self, project: Project) -> str:
+        return self._health(project).status
+
+    def get_health_reason(self, project: Project) -> str:
+        return self._health(project).reason
+
+    def _health(self, project: Project) -> HealthReport:
+        # Both health fields come from one report, computed once and kept on the instance.
+        cached = getattr(project, "_health_report", None)
+        if cached is None:
+            cached = project_health_report(project=project)
+            project._health_report = cached  # type: ignore[attr-defined]
+        return cached
 
     @extend_schema_field(ErrorCostsSerializer)
     def get_error_costs(self, project: Project) -> dict[str, float | None]:
         return {
             "false_positive": project.cost_false_positive,
             "false_negative": project.cost_false_negative,
+            "true_positive_value": project.value_true_positive,
         }
 
     def get_url(self, project: Project) -> str:

@@ -68,6 +68,8 @@ PROJECT_EDITABLE_FIELDS = (
     "expected_iterations",
     "cost_false_positive",
     "cost_false_negative",
+    "value_true_positive",
+    "checkin_every_days",
     "promotion_requires_framing_signoff",
 )
 
@@ -162,12 +164,19 @@ def metrics_validate(metrics: Sequence[MetricInput], *, task_type: str) -> list[
 
 def _validate_plan(fields: dict[str, Any]) -> dict[str, Any]:
     cleaned = dict(fields)
-    for cost_field in ("cost_false_positive", "cost_false_negative"):
+    for cost_field in ("cost_false_positive", "cost_false_negative", "value_true_positive"):
         if cost_field in cleaned:
             cost = _finite_or_none(cleaned[cost_field], cost_field)
             if cost is not None and cost < 0:
-                raise InvalidInput("A cost cannot be negative.", field=cost_field)
+                raise InvalidInput("Must not be negative.", field=cost_field)
             cleaned[cost_field] = cost
+    cadence = cleaned.get("checkin_every_days")
+    if cadence is not None and (
+        not isinstance(cadence, int) or isinstance(cadence, bool) or not 1 <= cadence <= 365
+    ):
+        raise InvalidInput(
+            "Must be a whole number of days from 1 to 365.", field="checkin_every_days"
+        )
     if "expected_iterations" in cleaned and cleaned["expected_iterations"] is not None:
         expected = cleaned["expected_iterations"]
         if not isinstance(expected, int) or isinstance(expected, bool) or expected < 1:

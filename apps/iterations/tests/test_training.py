@@ -221,3 +221,22 @@ def test_threshold_can_predict_no_positives():
     assert choice.threshold > 0.99
     assert choice.expected_cost is not None
     assert math.isclose(choice.expected_cost, 250.0)
+
+
+def test_value_of_true_positive_moves_threshold_down():
+    truth = np.array([1, 1, 0, 0])
+    scores = np.array([0.9, 0.4, 0.6, 0.1])
+
+    errors_only = threshold_choose(
+        y_true=truth, scores=scores, cost_false_positive=3.0, cost_false_negative=1.0
+    )
+    with_value = threshold_choose(
+        y_true=truth,
+        scores=scores,
+        cost_false_positive=3.0,
+        cost_false_negative=1.0,
+        value_true_positive=5.0,
+    )
+
+    assert (errors_only.threshold, errors_only.expected_cost) == (0.9, 250.0)
+    assert (with_value.threshold, with_value.expected_cost) == (0.4, -1750.0)

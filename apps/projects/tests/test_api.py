@@ -33,7 +33,11 @@ def test_create_project_returns_metrics_and_members(alice, sam, api_client_for):
     assert body["metrics"][0]["name"] == "roc_auc"
     assert body["metrics"][0]["direction"] == "higher"
     assert body["expectations"]["expected_iterations"] == 6
-    assert body["error_costs"] == {"false_positive": 5.0, "false_negative": 120.0}
+    assert body["error_costs"] == {
+        "false_positive": 5.0,
+        "false_negative": 120.0,
+        "true_positive_value": None,
+    }
     roles = {(m["username"], m["role"]) for m in body["members"]}
     assert ("alice", "owner") in roles
     assert ("sam", "stakeholder") in roles
@@ -142,3 +146,21 @@ def test_project_list_query_count_does_not_grow(
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(client.get("/api/v1/projects/").json()) == 12
+
+
+def test_checkin_cadence_and_true_positive_value_round_trip(project, alice, api_client_for):
+    client = api_client_for(alice)
+    url = f"/api/v1/projects/{project.slug}/"
+
+    saved = client.patch(
+        url,
+        {"expectations": {"checkin_every_days": 14}, "error_costs": {"true_positive_value": 8}},
+        format="json",
+    )
+    invalid = client.patch(url, {"expectations": {"checkin_every_days": 0}}, format="json")
+
+    assert saved.status_code == 200, saved.content
+    assert saved.json()["expectations"]["checkin_every_days"] == 14
+    assert saved.json()["error_costs"]["true_positive_value"] == 8.0
+    assert invalid.status_code == 400
+    assert "expectations.checkin_every_days" in invalid.json()["errors"]

@@ -77,5 +77,5 @@ def test_health_on_track_in_production(project):
 def test_project_api_reports_health(project, alice, api_client_for):
     body = api_client_for(alice).get(f"/api/v1/projects/{project.slug}/").json()
 
-    assert body["health"]["status"] in Health.values
-    assert body["health"]["reason"]
+    assert body["health"] in Health.values
+    assert body["health_reason"]
