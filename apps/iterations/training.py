@@ -268,6 +268,8 @@ def _evaluate_classifier(
             _safe(skm.average_precision_score, truth, scores) if both_present else None
         )
         metrics["log_loss"] = _safe(skm.log_loss, truth, scores, labels=[0, 1])
+        # Also a metric, so stakeholders can set a target on the cost of errors itself.
+        metrics["expected_cost"] = choice.expected_cost
         return metrics, choice.threshold, choice.expected_cost
 
     predicted_labels = np.asarray(pipeline.classes_)[probabilities.argmax(axis=1)]

@@ -26,6 +26,13 @@ MODEL_METRICS: dict[str, MetricSpec] = {
             "pr_auc", "PR AUC (average precision)", Direction.HIGHER, TaskType.CLASSIFICATION
         ),
         MetricSpec("log_loss", "Log loss", Direction.LOWER, TaskType.CLASSIFICATION),
+        MetricSpec(
+            "expected_cost",
+            "Expected cost per 1,000 decisions",
+            Direction.LOWER,
+            TaskType.CLASSIFICATION,
+            unit="per 1,000 decisions",
+        ),
         MetricSpec("rmse", "RMSE", Direction.LOWER, TaskType.REGRESSION),
         MetricSpec("mae", "MAE", Direction.LOWER, TaskType.REGRESSION),
         MetricSpec("mape", "MAPE", Direction.LOWER, TaskType.REGRESSION),

@@ -70,6 +70,7 @@ def test_costs_move_threshold_and_report_cost(breast_cancer_csv):
     assert result.threshold != 0.5
     assert result.expected_cost is not None
     assert result.expected_cost >= 0
+    assert result.metrics["expected_cost"] == result.expected_cost
 
 
 @pytest.mark.parametrize("recipe", ["baseline", "ridge", "random_forest", "hist_gradient_boosting"])

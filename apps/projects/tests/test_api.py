@@ -164,3 +164,14 @@ def test_checkin_cadence_and_true_positive_value_round_trip(project, alice, api_
     assert saved.json()["error_costs"]["true_positive_value"] == 8.0
     assert invalid.status_code == 400
     assert "expectations.checkin_every_days" in invalid.json()["errors"]
+
+
+def test_expected_cost_is_a_catalogue_metric(alice, sam, api_client_for):
+    response = api_client_for(alice).post(
+        "/api/v1/projects/",
+        {**VALID_PROJECT, "metrics": [{"name": "expected_cost", "target": 80, "minimum": 120}]},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["metrics"][0]["direction"] == "lower"
