@@ -228,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.iterations.tasks.reap_stale_iterations",
         "schedule": 60.0,
     },
+    "reap-stale-deployments": {
+        "task": "apps.deployments.tasks.reap_stale_deployments",
+        "schedule": 60.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -235,6 +239,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # older than the stale limit, so a killed worker's run ends failed within about four minutes.
 ITERATION_HEARTBEAT_SECONDS = env.int("PORTAL_ITERATION_HEARTBEAT_SECONDS", default=30)
 ITERATION_STALE_AFTER_SECONDS = env.int("PORTAL_ITERATION_STALE_AFTER_SECONDS", default=180)
+# Longer than the deploy task's hard time limit (660 s), so only a dead task is reaped.
+DEPLOYMENT_STALE_AFTER_SECONDS = env.int("PORTAL_DEPLOYMENT_STALE_AFTER_SECONDS", default=900)
 
 # MLflow. Only apps.iterations.mlflow_adapter reads these.
 MLFLOW_TRACKING_URI = env.str(

@@ -50,6 +50,9 @@ class Deployment(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    deploying_since = models.DateTimeField(
+        null=True, blank=True, help_text="When a deploy task claimed this deployment."
+    )
     live_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)

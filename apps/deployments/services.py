@@ -6,6 +6,7 @@ and environment, and the switch from the old live version to the new one happens
 transaction under the project's row lock, so readers never see zero or two live versions.
 """
 
+import datetime
 import logging
 import math
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -111,7 +113,7 @@ def deployment_run(*, deployment_id: int) -> None:
     with transaction.atomic():
         claimed = Deployment.objects.filter(
             pk=deployment_id, status=DeploymentStatus.PENDING
-        ).update(status=DeploymentStatus.DEPLOYING)
+        ).update(status=DeploymentStatus.DEPLOYING, deploying_since=timezone.now())
         if not claimed:
             logger.info("deployment %s is not pending; nothing to do", deployment_id)
             return
@@ -124,9 +126,9 @@ def deployment_run(*, deployment_id: int) -> None:
             before={"status": DeploymentStatus.PENDING},
             after={"status": DeploymentStatus.DEPLOYING},
         )
-    # NOTE: a worker killed between this claim and the end leaves the deployment in
-    # 'deploying', because a redelivered task cannot tell a dead run from a running one.
-    # A reaper that fails deployments stuck past the task's time limit would remove this.
+    # A worker killed after this claim leaves the deployment 'deploying'; a redelivered task
+    # cannot tell a dead run from a live one, so deployments_reap fails it once it has been
+    # deploying for longer than the task's hard time limit allows.
     project = deployment.project
     iteration = deployment.iteration
     logger.info(
@@ -253,6 +255,30 @@ def _live_deployment_retire(
         after={"status": DeploymentStatus.RETIRED},
     )
     return current
+
+
+def deployments_reap(*, now: datetime.datetime | None = None) -> list[int]:
+    """Fail deployments stuck in ``deploying`` past the deploy task's time limit.
+
+    The previous live version stays live. Returns the ids of the deployments it failed.
+    """
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.DEPLOYMENT_STALE_AFTER_SECONDS)
+    stale = list(
+        Deployment.objects.filter(
+            status=DeploymentStatus.DEPLOYING, deploying_since__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for deployment_id in stale:
+        _deployment_fail(
+            deployment_id=deployment_id,
+            reason=(
+                "The deploy task stopped before finishing (its worker was probably lost). "
+                "The previous version stays live; approve the promotion again to retry."
+            ),
+            smoke_test={},
+        )
+    return stale
 
 
 def _deployment_fail(*, deployment_id: int, reason: str, smoke_test: dict[str, Any]) -> None:

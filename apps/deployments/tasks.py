@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from apps.deployments.services import deployment_run
+from apps.deployments.services import deployment_run, deployments_reap
 
 logger = logging.getLogger(__name__)
 
@@ -17,3 +17,11 @@ def deploy_deployment(deployment_id: int) -> None:
     """Roll out one deployment. Safe to deliver twice: only a pending deployment is claimed."""
     logger.info("deploy task for deployment %s started", deployment_id)
     deployment_run(deployment_id=deployment_id)
+
+
+@shared_task(acks_late=True, time_limit=120)
+def reap_stale_deployments() -> None:
+    """Fail deployments whose deploy task died. Run periodically."""
+    reaped = deployments_reap()
+    if reaped:
+        logger.warning("reaper failed %s stale deployments: %s", len(reaped), reaped)
