@@ -98,7 +98,7 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file-backed test database lets a separate worker process see the same data; the
+    # A file-backed test database lets a separate worker process see the same data. The
     # process id in its name keeps test runs started side by side from sharing one file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -235,7 +235,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-# A running iteration stamps a heartbeat this often; the reaper fails it once the stamp is
+# A running iteration stamps a heartbeat this often. The reaper fails it once the stamp is
 # older than the stale limit, so a killed worker's run ends failed within about four minutes.
 ITERATION_HEARTBEAT_SECONDS = env.int("PORTAL_ITERATION_HEARTBEAT_SECONDS", default=30)
 ITERATION_STALE_AFTER_SECONDS = env.int("PORTAL_ITERATION_STALE_AFTER_SECONDS", default=180)

@@ -1,7 +1,7 @@
 """The framing sign-off gate: a decision maker agrees to the problem, targets and costs.
 
 Approval moves the project from ``framing`` to ``approved`` and records who agreed to the
-current version of the targets; rejection moves it to ``rejected`` with the reason.
+current version of the targets. Rejection moves it to ``rejected`` with the reason.
 """
 
 import logging

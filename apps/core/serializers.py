@@ -8,7 +8,7 @@ class StrictSerializer(serializers.Serializer[Any]):
     """A serializer that rejects keys it does not declare.
 
     A typo or a read-only field such as ``stage`` gets a 400 naming it, instead of being
-    dropped while the request answers 200.
+    dropped while the request returns 200.
     """
 
     def to_internal_value(self, data: Any) -> Any:
