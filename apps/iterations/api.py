@@ -1,7 +1,11 @@
+import json
 from typing import Any
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,6 +20,13 @@ from apps.iterations.selectors import (
 )
 from apps.iterations.serializers import IterationSerializer, IterationStartSerializer
 from apps.iterations.services import iteration_cancel, iteration_start
+from apps.iterations.specs import (
+    iteration_reproduce,
+    iteration_spec,
+    iteration_start_from_spec,
+    spec_filename,
+    spec_from_upload,
+)
 from apps.projects.models import Project
 
 
@@ -75,3 +86,69 @@ class IterationCancelApi(ProjectAPIView):
         iteration = iteration_get(project=self.project, number=number)
         cancelled = iteration_cancel(iteration=iteration, user=request.user)  # type: ignore[arg-type]
         return Response(_iteration_data(self.project, cancelled))
+
+
+class IterationSpecApi(ProjectAPIView):
+    actions = {"get": Action.VIEW}
+
+    @extend_schema(
+        responses={(200, "application/json"): OpenApiTypes.OBJECT},
+        summary="Download an iteration's training spec",
+        description="A JSON file that POST .../iterations/from-spec/ accepts.",
+    )
+    def get(self, request: Request, slug: str, number: int) -> HttpResponse:
+        iteration = iteration_get(project=self.project, number=number)
+        # A plain response, so the browsable API's HTML never lands in the downloaded file.
+        response = HttpResponse(
+            json.dumps(iteration_spec(iteration), indent=2) + "\n",
+            content_type="application/json",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{spec_filename(iteration)}"'
+        return response
+
+
+class IterationFromSpecApi(ProjectAPIView):
+    actions = {"post": Action.START_ITERATION}
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        request={
+            "application/json": OpenApiTypes.OBJECT,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+        },
+        responses={202: IterationSerializer},
+        summary="Start an iteration from a training spec",
+        description="Send the spec as the JSON body, or upload it as the multipart field "
+        "file. Errors name the spec field, for example spec.dataset_sha256.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        spec: Any
+        if request.content_type.startswith("multipart/"):
+            spec = spec_from_upload(request.FILES.get("file"))
+        else:
+            spec = request.data
+        iteration = iteration_start_from_spec(
+            project=self.project,
+            user=request.user,  # type: ignore[arg-type]
+            spec=spec,
+        )
+        return Response(_iteration_data(self.project, iteration), status=status.HTTP_202_ACCEPTED)
+
+
+class IterationReproduceApi(ProjectAPIView):
+    actions = {"post": Action.START_ITERATION}
+
+    @extend_schema(
+        request=None,
+        responses={202: IterationSerializer},
+        summary="Rerun an iteration's spec to check that it reproduces",
+        description="Returns the queued rerun. When it finishes, the original's "
+        "reproduction field says whether the metrics came out the same.",
+    )
+    def post(self, request: Request, slug: str, number: int) -> Response:
+        iteration = iteration_get(project=self.project, number=number)
+        rerun = iteration_reproduce(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+        return Response(_iteration_data(self.project, rerun), status=status.HTTP_202_ACCEPTED)

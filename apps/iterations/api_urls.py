@@ -1,6 +1,13 @@
 from django.urls import URLPattern, URLResolver, path
 
-from apps.iterations.api import IterationCancelApi, IterationDetailApi, IterationListApi
+from apps.iterations.api import (
+    IterationCancelApi,
+    IterationDetailApi,
+    IterationFromSpecApi,
+    IterationListApi,
+    IterationReproduceApi,
+    IterationSpecApi,
+)
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path(
@@ -17,5 +24,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<slug:slug>/iterations/<int:number>/cancel/",
         IterationCancelApi.as_view(),
         name="api-iteration-cancel",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/from-spec/",
+        IterationFromSpecApi.as_view(),
+        name="api-iteration-from-spec",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/spec/",
+        IterationSpecApi.as_view(),
+        name="api-iteration-spec",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/reproduce/",
+        IterationReproduceApi.as_view(),
+        name="api-iteration-reproduce",
     ),
 ]

@@ -52,3 +52,10 @@ class PromotionRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Why this iteration should go to production.",
     )
+
+
+class SpecUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Spec file",
+        help_text="A training spec JSON file, as exported from an iteration's page.",
+    )

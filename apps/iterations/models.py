@@ -73,6 +73,21 @@ class Iteration(models.Model):
     model_name = models.CharField(max_length=255, blank=True)
     model_version = models.CharField(max_length=32, blank=True)
 
+    reproduction_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reproductions",
+        help_text="The iteration whose spec this one reruns to check that it reproduces.",
+    )
+    reproduction = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Outcome of the latest rerun: {"status", "iteration", "differences", '
+        '"checked_at"}; empty until a reproduction finishes.',
+    )
+
     class Meta:
         ordering = ["project_id", "number"]
         constraints = [

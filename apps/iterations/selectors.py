@@ -18,7 +18,7 @@ class IterationWithVerdicts:
 def iteration_list(*, project: Project) -> QuerySet[Iteration]:
     return (
         Iteration.objects.filter(project=project)
-        .select_related("dataset", "created_by")
+        .select_related("dataset", "created_by", "reproduction_of")
         .order_by("number")
     )
 

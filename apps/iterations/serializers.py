@@ -44,6 +44,16 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
         help_text="Metric name to value on the holdout; null where undefined.",
     )
     targets = serializers.SerializerMethodField()
+    reproduction_of: serializers.SlugRelatedField[Iteration] = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        help_text="Number of the iteration this one reruns, or null.",
+    )
+    reproduction = serializers.JSONField(
+        read_only=True,
+        help_text='Latest rerun\'s outcome: {"status": "reproduced", "differs" or "failed", '
+        '"iteration", "differences": {metric: [original, rerun]}, "checked_at"}; {} if none.',
+    )
 
     class Meta:
         model = Iteration
@@ -69,6 +79,8 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
             "created_at",
             "started_at",
             "finished_at",
+            "reproduction_of",
+            "reproduction",
         ]
         read_only_fields = fields
 

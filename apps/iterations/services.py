@@ -1,6 +1,8 @@
 import logging
+import math
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -52,6 +54,28 @@ def _test_size_clean(test_size: Any) -> float:
     return float(test_size)
 
 
+def _feature_columns_clean(columns: Any, *, available: Sequence[str]) -> list[str]:
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(c, str) for c in columns):
+        raise InvalidInput(
+            "The feature columns must be a list of column names.", field="feature_columns"
+        )
+    if not columns:
+        raise InvalidInput("Choose at least one feature column.", field="feature_columns")
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise InvalidInput(
+            f"Feature columns are listed twice: {', '.join(duplicates)}.", field="feature_columns"
+        )
+    unknown = [c for c in columns if c not in available]
+    if unknown:
+        raise InvalidInput(
+            f"The dataset has no usable feature column named {', '.join(unknown)}. Usable "
+            f"columns: {', '.join(available)}.",
+            field="feature_columns",
+        )
+    return list(columns)
+
+
 def training_features(dataset: DatasetVersion) -> list[str]:
     """Return the dataset's feature columns that the preprocessing can encode.
 
@@ -74,8 +98,15 @@ def iteration_start(
     params: dict[str, Any],
     seed: int,
     test_size: float = 0.2,
+    feature_columns: Sequence[str] | None = None,
+    reproduction_of: Iteration | None = None,
 ) -> Iteration:
-    """Queue a training run of ``recipe`` on a dataset version and return the new iteration."""
+    """Queue a training run of ``recipe`` on a dataset version and return the new iteration.
+
+    ``feature_columns`` narrows training to those columns, in that order; by default every
+    column that ``training_features`` returns is used. ``reproduction_of`` links a rerun to
+    the iteration whose spec it repeats, and the rerun's result is compared with it.
+    """
     if isinstance(dataset_id, bool) or not isinstance(dataset_id, int):
         raise InvalidInput("Give the dataset version's id as an integer.", field="dataset")
     dataset = DatasetVersion.objects.filter(project=project, pk=dataset_id).first()
@@ -92,6 +123,8 @@ def iteration_start(
         raise InvalidInput(
             "The dataset has no feature columns the recipes can use.", field="dataset"
         )
+    if feature_columns is not None:
+        features = _feature_columns_clean(feature_columns, available=features)
 
     with transaction.atomic():
         # The project row lock serializes starts, so two requests never get the same number.
@@ -114,6 +147,7 @@ def iteration_start(
             created_by=user,
             feature_columns=features,
             task_id=str(uuid.uuid4()),
+            reproduction_of=reproduction_of,
         )
         audit_record(
             actor=user,
@@ -128,6 +162,8 @@ def iteration_start(
                 "params": cleaned_params,
                 "seed": seed,
                 "test_size": test_size,
+                "feature_columns": features,
+                "reproduction_of": reproduction_of.number if reproduction_of else None,
             },
         )
         if locked.stage == Stage.APPROVED:
@@ -382,6 +418,7 @@ def _iteration_succeed(
                 "model_version": locked.model_version,
             },
         )
+        _reproduction_record(rerun=locked)
 
 
 def iteration_fail(*, iteration_id: int, reason: str) -> bool:
@@ -406,4 +443,67 @@ def iteration_fail(*, iteration_id: int, reason: str) -> bool:
             before={"status": before},
             after={"status": locked.status, "reason": locked.status_reason},
         )
+        _reproduction_record(rerun=locked)
     return True
+
+
+REPRODUCTION_RELATIVE_TOLERANCE = 1e-9
+
+
+def _metric_values_equal(original: Any, rerun: Any) -> bool:
+    if original is None or rerun is None:
+        return original is None and rerun is None
+    return math.isclose(original, rerun, rel_tol=REPRODUCTION_RELATIVE_TOLERANCE)
+
+
+def metrics_differences(original: dict[str, Any], rerun: dict[str, Any]) -> dict[str, list[Any]]:
+    """Return ``{metric: [original, rerun]}`` for each metric whose values differ.
+
+    Values within a relative 1e-9 count as equal, and a metric missing on one side counts
+    as null there.
+    """
+    differences: dict[str, list[Any]] = {}
+    for name in sorted(original.keys() | rerun.keys()):
+        before, after = original.get(name), rerun.get(name)
+        if not _metric_values_equal(before, after):
+            differences[name] = [before, after]
+    return differences
+
+
+def _reproduction_record(*, rerun: Iteration) -> None:
+    """Store on the original how its finished rerun compares; call inside the rerun's lock.
+
+    NOTE: a cancelled rerun records nothing, so the original keeps its previous outcome.
+    """
+    if rerun.reproduction_of_id is None:
+        return
+    original = Iteration.objects.select_for_update().get(pk=rerun.reproduction_of_id)
+    if rerun.status == IterationStatus.SUCCEEDED:
+        differences = metrics_differences(original.metrics or {}, rerun.metrics or {})
+        outcome = "differs" if differences else "reproduced"
+    else:
+        differences = {}
+        outcome = "failed"
+    before = original.reproduction
+    original.reproduction = {
+        "status": outcome,
+        "iteration": rerun.number,
+        "differences": differences,
+        "checked_at": timezone.now().isoformat(),
+    }
+    original.save(update_fields=["reproduction"])
+    audit_record(
+        actor=None,
+        action="iteration.reproduction_checked",
+        target=original,
+        project=rerun.project,
+        before={"reproduction": before},
+        after={"reproduction": original.reproduction},
+    )
+    logger.info(
+        "iteration %s of project %s rerun as iteration %s: %s",
+        original.number,
+        rerun.project.slug,
+        rerun.number,
+        outcome,
+    )

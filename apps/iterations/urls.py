@@ -5,6 +5,11 @@ from apps.iterations import views
 urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<slug:slug>/iterations/new/", views.iteration_create, name="iteration-create"),
     path(
+        "projects/<slug:slug>/iterations/from-spec/",
+        views.iteration_create_from_spec,
+        name="iteration-create-from-spec",
+    ),
+    path(
         "projects/<slug:slug>/iterations/<int:number>/",
         views.iteration_detail,
         name="iteration-detail",
@@ -23,5 +28,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<slug:slug>/iterations/<int:number>/promote/",
         views.iteration_promote,
         name="iteration-promote",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/reproduce/",
+        views.iteration_reproduce_view,
+        name="iteration-reproduce",
     ),
 ]

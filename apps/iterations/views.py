@@ -15,9 +15,10 @@ from apps.approvals.services import promotion_request
 from apps.core.errors import PortalError
 from apps.core.views import form_add_portal_error
 from apps.deployments.selectors import project_deployments
-from apps.iterations.forms import IterationStartForm, PromotionRequestForm
+from apps.iterations.forms import IterationStartForm, PromotionRequestForm, SpecUploadForm
 from apps.iterations.selectors import iteration_get, iteration_verdicts
 from apps.iterations.services import iteration_cancel, iteration_start
+from apps.iterations.specs import iteration_reproduce, iteration_start_from_spec, spec_from_upload
 from apps.projects.models import Project
 from apps.projects.views import discussion_context
 
@@ -42,7 +43,44 @@ def iteration_create(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Iteration {iteration.number} queued.")
             return redirect("iteration-detail", slug=project.slug, number=iteration.number)
-    return render(request, "iterations/iteration_form.html", {"project": project, "form": form})
+    return render(
+        request,
+        "iterations/iteration_form.html",
+        {"project": project, "form": form, "spec_form": SpecUploadForm()},
+    )
+
+
+@login_required
+@require_POST
+def iteration_create_from_spec(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    spec_form = SpecUploadForm(request.POST, request.FILES)
+    if spec_form.is_valid():
+        try:
+            spec = spec_from_upload(spec_form.cleaned_data["file"])
+            iteration = iteration_start_from_spec(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                spec=spec,
+            )
+        except PortalError as error:
+            # Spec errors name keys such as spec.seed, which the upload form has no field for.
+            for field, field_messages in error.errors.items():
+                for message in field_messages:
+                    spec_form.add_error(
+                        "file", message if field == "file" else f"{field}: {message}"
+                    )
+            if not error.errors:
+                spec_form.add_error("file", error.message)
+        else:
+            messages.success(request, f"Iteration {iteration.number} queued from the spec.")
+            return redirect("iteration-detail", slug=project.slug, number=iteration.number)
+    form = IterationStartForm(project=project, initial={"params": {}, "seed": 0})
+    return render(
+        request,
+        "iterations/iteration_form.html",
+        {"project": project, "form": form, "spec_form": spec_form},
+    )
 
 
 def _iteration_context(project: Project, number: int) -> dict[str, Any]:
@@ -89,6 +127,20 @@ def iteration_cancel_view(request: HttpRequest, slug: str, number: int) -> HttpR
     else:
         messages.success(request, f"Iteration {number} cancelled.")
     return redirect("iteration-detail", slug=project.slug, number=number)
+
+
+@login_required
+@require_POST
+def iteration_reproduce_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    iteration = iteration_get(project=project, number=number)
+    try:
+        rerun = iteration_reproduce(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+    except PortalError as error:
+        messages.error(request, error.message)
+        return redirect("iteration-detail", slug=project.slug, number=number)
+    messages.success(request, f"Iteration {rerun.number} queued to reproduce iteration {number}.")
+    return redirect("iteration-detail", slug=project.slug, number=rerun.number)
 
 
 @login_required
