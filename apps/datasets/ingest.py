@@ -4,11 +4,13 @@ Nothing here touches the database or the storage backend, so services can run ev
 before they write anything.
 """
 
+import codecs
 import csv
 import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,16 @@ PARQUET_MAGIC = b"PAR1"
 # distinct values make up at most half of its rows. A more varied column counts as free text.
 CATEGORICAL_MAX_DISTINCT = 50
 
+# Separators the delimiter detection chooses from. Anything else reads as a comma-separated file.
+CSV_DELIMITERS = ",;\t|"
+# The delimiter and quote character are guessed from whole lines within this many leading bytes.
+SNIFF_BYTES = 64 * 1024
+ENCODING_CHECK_CHUNK_BYTES = 1024 * 1024
+HISTOGRAM_BINS = 10
+TOP_VALUES = 10
+# Category labels longer than this are cut in the profile, which only serves to display them.
+PROFILE_VALUE_MAX_LENGTH = 80
+
 
 class ColumnKind:
     NUMERIC = "numeric"
@@ -50,12 +62,39 @@ class SpooledUpload:
     head: bytes
 
 
+@dataclass(frozen=True)
+class CsvDialect:
+    """The text encoding (a Python codec name), delimiter and quote character of a CSV file."""
+
+    encoding: str
+    delimiter: str = ","
+    quotechar: str = '"'
+
+    def as_json(self) -> dict[str, str]:
+        return {"encoding": self.encoding, "delimiter": self.delimiter, "quotechar": self.quotechar}
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> "CsvDialect":
+        return cls(
+            encoding=str(stored["encoding"]),
+            delimiter=str(stored.get("delimiter", ",")),
+            quotechar=str(stored.get("quotechar", '"')),
+        )
+
+
 @dataclass
 class ParsedTable:
     format: str
     frame: pd.DataFrame
     schema: list[dict[str, str]]
     warnings: list[str] = field(default_factory=list)
+    dialect: CsvDialect | None = None
+    profile: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def detected(self) -> dict[str, str]:
+        """The detected CSV encoding and separators, stored so the file is read the same later."""
+        return self.dialect.as_json() if self.dialect else {}
 
     @property
     def row_count(self) -> int:
@@ -105,28 +144,121 @@ def format_detect(*, filename: str, head: bytes) -> str:
 
 
 def table_parse(path: Path, *, file_format: str) -> ParsedTable:
-    """Parse a spooled file and profile its columns. Raises InvalidInput on field ``file``."""
+    """Parse a spooled file and infer its schema. Raises InvalidInput on field ``file``."""
     if path.stat().st_size == 0:
         raise InvalidInput("The file is empty.", field="file")
-    frame = _parquet_read(path) if file_format == DatasetFormat.PARQUET else _csv_read(path)
-    return ParsedTable(format=file_format, frame=frame, schema=schema_infer(frame))
+    if file_format == DatasetFormat.PARQUET:
+        frame = _parquet_read(path)
+        dialect = None
+    else:
+        dialect = csv_dialect_detect(path)
+        frame = _csv_read(path, dialect=dialect)
+    schema = schema_infer(frame)
+    return ParsedTable(
+        format=file_format,
+        frame=frame,
+        schema=schema,
+        dialect=dialect,
+        profile=profile_compute(frame, schema=schema),
+    )
 
 
-def dataset_frame_read(path: str | Path, *, file_format: str) -> pd.DataFrame:
-    """Read a stored dataset file into a frame, with the same options as at upload."""
+def dataset_frame_read(
+    path: str | Path, *, file_format: str, detected: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Read a stored dataset file into a frame, with the same options as at upload.
+
+    ``detected`` is the dataset version's stored ``detected`` field. Without it the encoding
+    and separators of a CSV are detected again, which gives the upload's result for the same
+    bytes as long as the detection rules stay unchanged.
+    """
     if file_format == DatasetFormat.PARQUET:
         return _parquet_read(Path(path))
-    return pd.read_csv(path, encoding="utf-8-sig", skip_blank_lines=True, low_memory=False)
+    dialect = CsvDialect.from_json(detected) if detected else csv_dialect_detect(Path(path))
+    return _csv_frame_read(Path(path), dialect=dialect)
 
 
-def _csv_check(path: Path) -> list[str]:
+def _csv_frame_read(path: Path, *, dialect: CsvDialect) -> pd.DataFrame:
+    return pd.read_csv(
+        path,
+        encoding=dialect.encoding,
+        sep=dialect.delimiter,
+        quotechar=dialect.quotechar,
+        skip_blank_lines=True,
+        low_memory=False,
+    )
+
+
+def csv_dialect_detect(path: Path) -> CsvDialect:
+    """Detect the encoding, delimiter and quote character of a CSV file."""
+    encoding = encoding_detect(path)
+    with path.open(encoding=encoding, newline="") as text:
+        try:
+            sample = text.read(SNIFF_BYTES)
+        except UnicodeDecodeError:
+            # The full check in _csv_check reports the line, so any dialect will do until then.
+            return CsvDialect(encoding=encoding)
+    # A cut last line would skew the field counts that the sniffer compares.
+    if len(sample) == SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        # The sniffer wants a separator that every sampled line uses equally often, which a
+        # file with ragged rows lacks. The header then decides, so that the ragged rows get
+        # reported by line in _csv_check.
+        return CsvDialect(encoding=encoding, delimiter=_header_delimiter(sample))
+    quotechar = sniffed.quotechar if sniffed.quotechar in {'"', "'"} else '"'
+    return CsvDialect(encoding=encoding, delimiter=sniffed.delimiter, quotechar=quotechar)
+
+
+def _header_delimiter(sample: str) -> str:
+    """Return the candidate separator found most often on the first line, comma on a tie or none."""
+    first_line = sample.split("\n", 1)[0]
+    counts = {delimiter: first_line.count(delimiter) for delimiter in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] > counts[","] else ","
+
+
+def encoding_detect(path: Path) -> str:
+    """Return the codec that decodes the file: by its byte order mark, else UTF-8, else cp1252.
+
+    Bytes that are not valid UTF-8 are read as cp1252, the Windows variant of Latin-1, and
+    as ISO-8859-1 when they use the five byte values that cp1252 leaves undefined.
+    """
+    with path.open("rb") as raw:
+        head = raw.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if _decodes_as(path, "utf-8"):
+        return "utf-8"
+    if _decodes_as(path, "cp1252"):
+        return "cp1252"
+    return "latin-1"
+
+
+def _decodes_as(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as raw:
+            while chunk := raw.read(ENCODING_CHECK_CHUNK_BYTES):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _csv_check(path: Path, *, dialect: CsvDialect) -> list[str]:
     """Walk the CSV once with the csv module and return its header.
 
     pandas silently pads rows with too few fields and renames duplicate headers, so the
     structure is checked here first, row by row, without loading the file into memory.
     """
-    with path.open(encoding="utf-8-sig", newline="") as text:
-        reader = csv.reader(text)
+    with path.open(encoding=dialect.encoding, newline="") as text:
+        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
         try:
             header: list[str] | None = None
             data_rows = 0
@@ -148,8 +280,8 @@ def _csv_check(path: Path) -> list[str]:
                 data_rows += 1
         except UnicodeDecodeError:
             raise InvalidInput(
-                f"The file is not UTF-8 text (invalid bytes near line {max(reader.line_num, 1)}). "
-                "Upload a CSV saved as UTF-8, or a Parquet file.",
+                f"The file is not valid {dialect.encoding} text (invalid bytes near line "
+                f"{max(reader.line_num, 1)}). Upload a CSV saved as UTF-8, or a Parquet file.",
                 field="file",
             ) from None
         except csv.Error as error:
@@ -185,17 +317,20 @@ def _header_check(header: list[str], *, line: int) -> None:
         seen[name] = position
 
 
-def _csv_read(path: Path) -> pd.DataFrame:
-    with path.open("rb") as raw:
-        if b"\x00" in raw.read(8192):
-            raise InvalidInput(
-                "The file is not a text CSV: it contains binary data. "
-                "Upload a CSV or a Parquet file.",
-                field="file",
-            )
-    header = _csv_check(path)
+def _csv_read(path: Path, *, dialect: CsvDialect) -> pd.DataFrame:
+    # UTF-16 text is half zero bytes, so only the decoded text can show binary data there,
+    # which the csv module reports as a NUL character in _csv_check.
+    if dialect.encoding != "utf-16":
+        with path.open("rb") as raw:
+            if b"\x00" in raw.read(8192):
+                raise InvalidInput(
+                    "The file is not a text CSV: it contains binary data. "
+                    "Upload a CSV or a Parquet file.",
+                    field="file",
+                )
+    header = _csv_check(path, dialect=dialect)
     try:
-        frame = dataset_frame_read(path, file_format=DatasetFormat.CSV)
+        frame = _csv_frame_read(path, dialect=dialect)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         raise InvalidInput(f"The CSV could not be parsed: {error}", field="file") from None
     if [str(name) for name in frame.columns] != header:
@@ -240,6 +375,64 @@ def schema_infer(frame: pd.DataFrame) -> list[dict[str, str]]:
         {"name": str(name), "dtype": str(frame[name].dtype), "kind": column_kind(frame[name])}
         for name in frame.columns
     ]
+
+
+def profile_compute(frame: pd.DataFrame, *, schema: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Summarize each column: missing share, distinct count, and a histogram.
+
+    Numeric and integer columns also get min, max and mean, and a histogram of
+    ``HISTOGRAM_BINS`` equal-width bins over their finite values. Every other column gets its
+    ``TOP_VALUES`` most frequent values. Non-finite numbers are stored as None, because JSON
+    and PostgreSQL's jsonb have no NaN.
+    """
+    rows = len(frame)
+    profile: list[dict[str, Any]] = []
+    for column in schema:
+        series = frame[column["name"]]
+        missing = int(series.isna().sum())
+        entry: dict[str, Any] = {
+            "name": column["name"],
+            "kind": column["kind"],
+            "missing": missing,
+            "missing_share": round(missing / rows, 4) if rows else 0.0,
+            "distinct": int(series.nunique(dropna=True)),
+        }
+        if column["kind"] in {ColumnKind.NUMERIC, ColumnKind.INTEGER}:
+            entry.update(_numeric_profile(series))
+        else:
+            entry["top_values"] = _top_values(series)
+        profile.append(entry)
+    return profile
+
+
+def _numeric_profile(series: "pd.Series[Any]") -> dict[str, Any]:
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"min": None, "max": None, "mean": None, "histogram": []}
+    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+    return {
+        "min": _json_number(finite.min()),
+        "max": _json_number(finite.max()),
+        "mean": _json_number(finite.mean()),
+        "histogram": [
+            {"low": _json_number(low), "high": _json_number(high), "count": int(count)}
+            for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
+        ],
+    }
+
+
+def _top_values(series: "pd.Series[Any]") -> list[dict[str, Any]]:
+    counts = series.value_counts(dropna=True).head(TOP_VALUES)
+    return [
+        {"value": str(value)[:PROFILE_VALUE_MAX_LENGTH], "count": int(count)}
+        for value, count in counts.items()
+    ]
+
+
+def _json_number(value: Any) -> float | None:
+    number = float(value)
+    return number if np.isfinite(number) else None
 
 
 def column_kind(series: "pd.Series[Any]") -> str:

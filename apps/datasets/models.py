@@ -26,6 +26,18 @@ class DatasetVersion(models.Model):
         help_text='List of {"name", "dtype", "kind"} per column, in file order.'
     )
     target_column = models.CharField(max_length=255)
+    detected = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='How the CSV is written: {"encoding", "delimiter", "quotechar"}. Empty for '
+        "Parquet.",
+    )
+    profile = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per-column statistics at upload: missing share, distinct count, range and "
+        "histogram, in file order.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -86,6 +86,8 @@ def dataset_create(
                     row_count=table.row_count,
                     column_count=len(table.schema),
                     schema=table.schema,
+                    detected=table.detected,
+                    profile=table.profile,
                     target_column=target_column,
                     created_by=user,
                 )
@@ -104,6 +106,7 @@ def dataset_create(
                         "columns": dataset.column_count,
                         "target": target_column,
                         "format": file_format,
+                        "detected": table.detected,
                         "warnings": warnings,
                     },
                 )

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -39,4 +41,28 @@ def dataset_create_view(request: HttpRequest, slug: str) -> HttpResponse:
 def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
     dataset = dataset_get(project=project, dataset_id=pk)
-    return render(request, "datasets/dataset_detail.html", {"project": project, "dataset": dataset})
+    context = {
+        "project": project,
+        "dataset": dataset,
+        "delimiter_name": DELIMITER_NAMES.get(dataset.detected.get("delimiter", ""), ""),
+        "profile": profile_display(dataset.profile),
+    }
+    return render(request, "datasets/dataset_detail.html", context)
+
+
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def profile_display(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add to each column's histogram bar widths in percent of its largest count."""
+    columns = []
+    for column in profile:
+        bars = column.get("histogram") or column.get("top_values") or []
+        largest = max((bar["count"] for bar in bars), default=0)
+        display_column = dict(column)
+        display_column["missing_percent"] = round(100 * column.get("missing_share", 0.0), 1)
+        display_column["bars"] = [
+            {**bar, "width": round(100 * bar["count"] / largest) if largest else 0} for bar in bars
+        ]
+        columns.append(display_column)
+    return columns

@@ -315,6 +315,7 @@ def _train(iteration: Iteration) -> TrainingResult:
     return train(
         dataset_path=dataset_path,
         dataset_format=dataset.format,
+        dataset_detected=dataset.detected or None,
         target=dataset.target_column,
         feature_columns=list(iteration.feature_columns) or training_features(dataset),
         recipe=recipe,

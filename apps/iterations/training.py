@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -72,10 +73,15 @@ def train(
     cost_false_positive: float | None = None,
     cost_false_negative: float | None = None,
     value_true_positive: float | None = None,
+    dataset_detected: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
-    """Split, fit and evaluate. Raises TrainingError for problems in the data."""
+    """Split, fit and evaluate. Raises TrainingError for problems in the data.
+
+    ``dataset_detected`` is the encoding and dialect found at upload, so the file is read
+    exactly as it was checked.
+    """
     started = time.monotonic()
-    frame = dataset_frame_read(dataset_path, file_format=dataset_format)
+    frame = dataset_frame_read(dataset_path, file_format=dataset_format, detected=dataset_detected)
     missing_columns = [c for c in [target, *feature_columns] if c not in frame.columns]
     if missing_columns:
         raise TrainingError(f"The dataset file lacks the columns {', '.join(missing_columns)}.")

@@ -110,3 +110,17 @@ def test_schema_documents_dataset_upload(alice, api_client_for):
     operation = response.json()["paths"]["/api/v1/projects/{slug}/datasets/"]["post"]
     assert "multipart/form-data" in operation["requestBody"]["content"]
     assert "201" in operation["responses"]
+
+
+def test_upload_response_gives_detection_and_profile(project, alice, api_client_for):
+    content = "größe;label\n1;0\n2;1\n3;0\n".encode("cp1252")
+
+    response = _post(api_client_for(alice), project, content=content)
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["detected"] == {"encoding": "cp1252", "delimiter": ";", "quotechar": '"'}
+    assert [column["name"] for column in body["columns"]] == ["größe", "label"]
+    assert body["profile"][0]["name"] == "größe"
+    assert body["profile"][0]["mean"] == 2.0
+    assert body["profile"][1]["distinct"] == 2

@@ -133,7 +133,12 @@ BAD_FILES = [
     pytest.param(b"x,label\n1,0\n2,1,7\n", "file", "Line 3 has too many fields", id="too-many"),
     pytest.param(b"x,y,label\n1,2,0\n3,4,1\n5,1\n", "file", "Line 4 has too few", id="too-few"),
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "file", "binary", id="png-bytes"),
-    pytest.param(b"x,label\n1,\xff\xfe0\n", "file", "not UTF-8", id="not-utf8"),
+    pytest.param(
+        b"\xff\xfe" + "x,label\n1,0\n".encode("utf-16-le") + b"\x00\xd8",
+        "file",
+        "not valid utf-16 text",
+        id="broken-utf16",
+    ),
     pytest.param(b"x,x,label\n1,2,0\n", "file", "'x' appears twice", id="duplicate-column"),
     pytest.param(b"x,,label\n1,2,0\n", "file", "Column 2 on line 1", id="empty-column-name"),
     pytest.param(b"x,y\n1,0\n2,1\n", "target", "Available columns: x, y", id="target-missing"),

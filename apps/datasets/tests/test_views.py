@@ -134,3 +134,27 @@ def test_dataset_page_is_not_found_through_another_project(
     )
 
     assert response.status_code == 404
+
+
+def test_dataset_page_shows_detection_and_profile_bars(
+    client_for: ClientFor, project: Project, alice: User
+) -> None:
+    content = "ville;label\n" + "".join(f"{town};{i % 2}\n" for i, town in enumerate("ABBCCC"))
+    upload = SimpleUploadedFile("towns.csv", content.replace("A", "Orléans").encode("cp1252"))
+    client_for(alice).post(
+        reverse("dataset-create", args=[project.slug]),
+        {"file": upload, "name": "towns", "target": "label"},
+    )
+    dataset = DatasetVersion.objects.get(project=project, name="towns")
+
+    response = client_for(alice).get(reverse("dataset-detail", args=[project.slug, dataset.pk]))
+
+    assert response.status_code == 200
+    assert "cp1252" in response.text
+    assert "semicolon" in response.text
+    assert "Column profile" in response.text
+    assert "Orléans" in response.text
+    # The most frequent value gets the full width, the others a share of it.
+    assert "width: 100%;" in response.text
+    assert "width: 33%;" in response.text
+    assert "<script" not in response.text.split("Column profile", 1)[1]
