@@ -19,7 +19,7 @@ from apps.iterations.selectors import (
     project_metrics,
 )
 from apps.iterations.serializers import IterationSerializer, IterationStartSerializer
-from apps.iterations.services import iteration_cancel, iteration_start
+from apps.iterations.services import iteration_cancel, iteration_retry, iteration_start
 from apps.iterations.specs import (
     iteration_reproduce,
     iteration_spec,
@@ -152,3 +152,20 @@ class IterationReproduceApi(ProjectAPIView):
         iteration = iteration_get(project=self.project, number=number)
         rerun = iteration_reproduce(iteration=iteration, user=request.user)  # type: ignore[arg-type]
         return Response(_iteration_data(self.project, rerun), status=status.HTTP_202_ACCEPTED)
+
+
+class IterationRetryApi(ProjectAPIView):
+    actions = {"post": Action.START_ITERATION}
+
+    @extend_schema(
+        request=None,
+        responses={202: IterationSerializer},
+        summary="Retry a failed or cancelled iteration",
+        description="Queues a new iteration with the same dataset version, recipe, parameters, "
+        "seed and test size, and returns it. Answers 409 for a queued, running or succeeded "
+        "iteration.",
+    )
+    def post(self, request: Request, slug: str, number: int) -> Response:
+        iteration = iteration_get(project=self.project, number=number)
+        retry = iteration_retry(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+        return Response(_iteration_data(self.project, retry), status=status.HTTP_202_ACCEPTED)

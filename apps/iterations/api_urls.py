@@ -6,6 +6,7 @@ from apps.iterations.api import (
     IterationFromSpecApi,
     IterationListApi,
     IterationReproduceApi,
+    IterationRetryApi,
     IterationSpecApi,
 )
 
@@ -39,5 +40,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<slug:slug>/iterations/<int:number>/reproduce/",
         IterationReproduceApi.as_view(),
         name="api-iteration-reproduce",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/retry/",
+        IterationRetryApi.as_view(),
+        name="api-iteration-retry",
     ),
 ]

@@ -55,6 +55,12 @@ class Iteration(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    progress = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"stage": "loading", "fitting", "evaluating" or "logging", "started_at": '
+        'when that stage began, "log": ["HH:MM:SS line", ...]}; empty until training starts.',
+    )
 
     feature_columns = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(

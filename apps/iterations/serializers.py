@@ -54,6 +54,11 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
         help_text='Latest rerun\'s outcome: {"status": "reproduced", "differs" or "failed", '
         '"iteration", "differences": {metric: [original, rerun]}, "checked_at"}; {} if none.',
     )
+    progress = serializers.JSONField(
+        read_only=True,
+        help_text='Training stage: {"stage": "loading", "fitting", "evaluating" or "logging", '
+        '"started_at", "log": ["HH:MM:SS line" in UTC]}; {} before training starts.',
+    )
 
     class Meta:
         model = Iteration
@@ -79,6 +84,7 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
             "created_at",
             "started_at",
             "finished_at",
+            "progress",
             "reproduction_of",
             "reproduction",
         ]

@@ -19,8 +19,9 @@ from apps.datasets.models import DatasetVersion
 from apps.iterations import mlflow_adapter
 from apps.iterations.heartbeat import heartbeat
 from apps.iterations.models import ITERATION_TRANSITIONS, Iteration, IterationStatus
+from apps.iterations.progress import STAGE_LOGGING, progress_recorder
 from apps.iterations.recipes import recipe_get, recipe_params_validate
-from apps.iterations.training import TrainingError, TrainingResult, train
+from apps.iterations.training import StageCallback, TrainingError, TrainingResult, train
 from apps.projects.models import Project, Stage
 from apps.projects.services import project_stage_advance_if_allowed
 
@@ -251,6 +252,52 @@ def iteration_cancel(*, iteration: Iteration, user: User) -> Iteration:
     return locked
 
 
+RETRYABLE_STATUSES = frozenset({IterationStatus.FAILED, IterationStatus.CANCELLED})
+
+
+def iteration_retry(*, iteration: Iteration, user: User) -> Iteration:
+    """Queue a new iteration with the settings of a failed or cancelled one and return it.
+
+    The new iteration trains the same dataset version, recipe, parameters, seed, test size
+    and feature columns. The original keeps its status and reason.
+    """
+    with transaction.atomic():
+        # The lock keeps a concurrent reaper or cancel from changing the status under the check.
+        locked = (
+            Iteration.objects.select_for_update().select_related("project").get(pk=iteration.pk)
+        )
+        if locked.status not in RETRYABLE_STATUSES:
+            raise Conflict(
+                f"Iteration {locked.number} is {locked.get_status_display().lower()}; only a "
+                "failed or cancelled iteration can be retried."
+            )
+        retry = iteration_start(
+            project=locked.project,
+            user=user,
+            dataset_id=locked.dataset_id,
+            recipe=locked.recipe,
+            params=dict(locked.params),
+            seed=locked.seed,
+            test_size=locked.test_size,
+            feature_columns=list(locked.feature_columns) or None,
+        )
+        audit_record(
+            actor=user,
+            action="iteration.retried",
+            target=locked,
+            project=locked.project,
+            before={"status": locked.status},
+            after={"retry": retry.number},
+        )
+    logger.info(
+        "iteration %s of project %s queued to retry iteration %s",
+        retry.number,
+        locked.project.slug,
+        locked.number,
+    )
+    return retry
+
+
 def iteration_run(*, iteration_id: int) -> None:
     """Train, log and record one queued iteration: the body of the training task.
 
@@ -273,8 +320,10 @@ def iteration_run(*, iteration_id: int) -> None:
         "iteration %s of project %s training %s", iteration.number, project.slug, iteration.recipe
     )
     try:
+        on_stage = progress_recorder(iteration_id)
         with heartbeat(iteration_id):
-            result = _train(iteration)
+            result = _train(iteration, on_stage=on_stage)
+            on_stage(STAGE_LOGGING, "Logging the model and metrics to MLflow.")
             logged = _log_to_mlflow(iteration, result)
         _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
     except TrainingError as error:
@@ -304,7 +353,7 @@ def _reason_text(error: BaseException) -> str:
     return f"Training failed with {type(error).__name__}: {text}"[:STATUS_REASON_MAX_LENGTH]
 
 
-def _train(iteration: Iteration) -> TrainingResult:
+def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
     project = iteration.project
     dataset = iteration.dataset
     recipe = recipe_get(iteration.recipe, task_type=project.task_type)
@@ -326,6 +375,7 @@ def _train(iteration: Iteration) -> TrainingResult:
         cost_false_positive=project.cost_false_positive,
         cost_false_negative=project.cost_false_negative,
         value_true_positive=project.value_true_positive,
+        on_stage=on_stage,
     )
 
 

@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -32,6 +32,18 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
 HOLDOUT_SAMPLE_ROWS = 5
+
+
+STAGE_LOADING = "loading"
+STAGE_FITTING = "fitting"
+STAGE_EVALUATING = "evaluating"
+
+StageCallback = Callable[[str, str], None]
+"""Receives a stage name and a short line describing it as training enters that stage."""
+
+
+def _stage_ignore(stage: str, line: str) -> None:
+    pass
 
 
 class TrainingError(Exception):
@@ -74,13 +86,16 @@ def train(
     cost_false_negative: float | None = None,
     value_true_positive: float | None = None,
     dataset_detected: Mapping[str, Any] | None = None,
+    on_stage: StageCallback = _stage_ignore,
 ) -> TrainingResult:
     """Split, fit and evaluate. Raises TrainingError for problems in the data.
 
     ``dataset_detected`` is the encoding and dialect found at upload, so the file is read
-    exactly as it was checked.
+    exactly as it was checked. ``on_stage`` is called once as each of the loading, fitting
+    and evaluating stages begins.
     """
     started = time.monotonic()
+    on_stage(STAGE_LOADING, "Reading the dataset file.")
     frame = dataset_frame_read(dataset_path, file_format=dataset_format, detected=dataset_detected)
     missing_columns = [c for c in [target, *feature_columns] if c not in frame.columns]
     if missing_columns:
@@ -115,11 +130,16 @@ def train(
         numeric_columns=numeric,
         categorical_columns=categorical,
     )
+    on_stage(
+        STAGE_FITTING,
+        f"Fitting {recipe.name} on {len(x_train)} rows and {len(feature_columns)} columns.",
+    )
     try:
         pipeline.fit(x_train, y_train)
     except ValueError as error:
         raise TrainingError(f"The {recipe.name} model could not be fitted: {error}") from error
 
+    on_stage(STAGE_EVALUATING, f"Evaluating on {len(x_test)} holdout rows.")
     threshold: float | None = None
     expected_cost: float | None = None
     if task_type == CLASSIFICATION:

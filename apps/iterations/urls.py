@@ -34,4 +34,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.iteration_reproduce_view,
         name="iteration-reproduce",
     ),
+    path(
+        "projects/<slug:slug>/iterations/<int:number>/retry/",
+        views.iteration_retry_view,
+        name="iteration-retry",
+    ),
 ]

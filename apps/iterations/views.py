@@ -16,8 +16,9 @@ from apps.core.errors import PortalError
 from apps.core.views import form_add_portal_error
 from apps.deployments.selectors import project_deployments
 from apps.iterations.forms import IterationStartForm, PromotionRequestForm, SpecUploadForm
+from apps.iterations.progress import PROGRESS_STAGES, progress_percent
 from apps.iterations.selectors import iteration_get, iteration_verdicts
-from apps.iterations.services import iteration_cancel, iteration_start
+from apps.iterations.services import iteration_cancel, iteration_retry, iteration_start
 from apps.iterations.specs import iteration_reproduce, iteration_start_from_spec, spec_from_upload
 from apps.projects.models import Project
 from apps.projects.views import discussion_context
@@ -83,12 +84,30 @@ def iteration_create_from_spec(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _progress_steps(progress: dict[str, Any]) -> list[dict[str, str]]:
+    """Return each training stage with its state: done, current or pending."""
+    stage = progress.get("stage") if isinstance(progress, dict) else None
+    current = PROGRESS_STAGES.index(stage) if stage in PROGRESS_STAGES else -1
+    steps = []
+    for position, name in enumerate(PROGRESS_STAGES):
+        if position < current:
+            state = "done"
+        elif position == current:
+            state = "current"
+        else:
+            state = "pending"
+        steps.append({"name": name, "state": state})
+    return steps
+
+
 def _iteration_context(project: Project, number: int) -> dict[str, Any]:
     iteration = iteration_get(project=project, number=number)
     approvals = list(project_approvals(project=project).filter(iteration=iteration))
     return {
         "project": project,
         "iteration": iteration,
+        "progress_steps": _progress_steps(iteration.progress),
+        "progress_percent": progress_percent(iteration.progress),
         "verdicts": iteration_verdicts(iteration=iteration, metrics=list(project.metrics.all())),
         "approvals": approvals,
         "has_pending_promotion": any(a.status == RequestStatus.PENDING for a in approvals),
@@ -141,6 +160,20 @@ def iteration_reproduce_view(request: HttpRequest, slug: str, number: int) -> Ht
         return redirect("iteration-detail", slug=project.slug, number=number)
     messages.success(request, f"Iteration {rerun.number} queued to reproduce iteration {number}.")
     return redirect("iteration-detail", slug=project.slug, number=rerun.number)
+
+
+@login_required
+@require_POST
+def iteration_retry_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    iteration = iteration_get(project=project, number=number)
+    try:
+        retry = iteration_retry(iteration=iteration, user=request.user)  # type: ignore[arg-type]
+    except PortalError as error:
+        messages.error(request, error.message)
+        return redirect("iteration-detail", slug=project.slug, number=number)
+    messages.success(request, f"Iteration {retry.number} queued to retry iteration {number}.")
+    return redirect("iteration-detail", slug=project.slug, number=retry.number)
 
 
 @login_required

@@ -54,12 +54,8 @@ def _database_url() -> str:
     raise NotImplementedError(f"No worker DATABASE_URL for the engine {db['ENGINE']}.")
 
 
-@pytest.fixture
-def celery_worker(
-    transactional_db: None, settings: Any, tmp_path: Path, isolated_broker: IsolatedBroker
-) -> Iterator[WorkerProcess]:
-    """Start ``celery -A portal worker`` on the test database and stop it after the test."""
-    env = {
+def _worker_env(settings: Any, isolated_broker: IsolatedBroker) -> dict[str, str]:
+    return {
         **os.environ,
         **isolated_broker.worker_env,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -69,7 +65,20 @@ def celery_worker(
         "MLFLOW_ARTIFACT_ROOT": settings.MLFLOW_ARTIFACT_ROOT,
         "PYTHONUNBUFFERED": "1",
     }
-    log_path = tmp_path / "worker.log"
+
+
+def _worker_stop(worker: WorkerProcess) -> None:
+    if worker.process.poll() is not None:
+        return
+    worker.process.terminate()
+    try:
+        worker.process.wait(timeout=WORKER_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def _worker_launch(env: dict[str, str], log_path: Path) -> WorkerProcess:
     hostname = f"e2e-{uuid.uuid4().hex[:8]}@%h"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -94,18 +103,43 @@ def celery_worker(
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # A process group of its own lets a test kill the worker and any children at once.
+            start_new_session=True,
         )
-    worker = WorkerProcess(process=process, log_path=log_path)
-    try:
+    return WorkerProcess(process=process, log_path=log_path)
+
+
+WorkerStarter = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def worker_start(
+    transactional_db: None, settings: Any, tmp_path: Path, isolated_broker: IsolatedBroker
+) -> Iterator[WorkerStarter]:
+    """Return ``start(extra_env=None)``, which starts a ready worker; all are stopped after.
+
+    Every worker it starts shares the test's database, media folder, MLflow store and broker.
+    """
+    started: list[WorkerProcess] = []
+
+    def start(extra_env: dict[str, str] | None = None) -> WorkerProcess:
+        env = {**_worker_env(settings, isolated_broker), **(extra_env or {})}
+        worker = _worker_launch(env, tmp_path / f"worker-{len(started) + 1}.log")
+        started.append(worker)
         _worker_wait_ready(worker)
-        yield worker
+        return worker
+
+    try:
+        yield start
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=WORKER_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for worker in started:
+            _worker_stop(worker)
+
+
+@pytest.fixture
+def celery_worker(worker_start: WorkerStarter) -> WorkerProcess:
+    """Start ``celery -A portal worker`` on the test database and stop it after the test."""
+    return worker_start()
 
 
 def _worker_wait_ready(worker: WorkerProcess) -> None:
