@@ -16,6 +16,7 @@ from apps.core.errors import PortalError
 from apps.core.views import form_add_portal_error
 from apps.deployments.selectors import project_deployments
 from apps.iterations.forms import IterationStartForm, PromotionRequestForm, SpecUploadForm
+from apps.iterations.models import IterationStatus
 from apps.iterations.progress import PROGRESS_STAGES, progress_percent
 from apps.iterations.selectors import iteration_get, iteration_verdicts
 from apps.iterations.services import iteration_cancel, iteration_retry, iteration_start
@@ -84,10 +85,13 @@ def iteration_create_from_spec(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _progress_steps(progress: dict[str, Any]) -> list[dict[str, str]]:
+def _progress_steps(progress: dict[str, Any], *, succeeded: bool) -> list[dict[str, str]]:
     """Return each training stage with its state: done, current or pending."""
     stage = progress.get("stage") if isinstance(progress, dict) else None
     current = PROGRESS_STAGES.index(stage) if stage in PROGRESS_STAGES else -1
+    if succeeded:
+        # The last recorded stage finished too once the run succeeded.
+        current = len(PROGRESS_STAGES)
     steps = []
     for position, name in enumerate(PROGRESS_STAGES):
         if position < current:
@@ -106,7 +110,9 @@ def _iteration_context(project: Project, number: int) -> dict[str, Any]:
     return {
         "project": project,
         "iteration": iteration,
-        "progress_steps": _progress_steps(iteration.progress),
+        "progress_steps": _progress_steps(
+            iteration.progress, succeeded=iteration.status == IterationStatus.SUCCEEDED
+        ),
         "progress_percent": progress_percent(iteration.progress),
         "verdicts": iteration_verdicts(iteration=iteration, metrics=list(project.metrics.all())),
         "approvals": approvals,

@@ -108,3 +108,13 @@ def test_api_detail_shows_progress(project, sam, make_iteration, api_client_for)
 
     assert response.status_code == 200
     assert response.json()["progress"] == RUNNING_PROGRESS
+
+
+def test_succeeded_iteration_shows_every_stage_done(project, alice, make_iteration, client):
+    iteration = make_iteration(5, progress={"stage": "logging", "log": []})
+    client.force_login(alice)
+
+    page = client.get(f"/projects/{project.slug}/iterations/{iteration.number}/").content.decode()
+
+    assert 'progress-stage-done">Logging' in page
+    assert "progress-stage-current" not in page
