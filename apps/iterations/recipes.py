@@ -4,6 +4,7 @@ A recipe name means the same idea for every task type (``random_forest``), and t
 task type picks the estimator (``RandomForestClassifier`` or ``RandomForestRegressor``).
 """
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,33 @@ from apps.projects.models import TaskType
 CLASSIFICATION = TaskType.CLASSIFICATION.value
 REGRESSION = TaskType.REGRESSION.value
 BOTH = frozenset({CLASSIFICATION, REGRESSION})
+
+SEARCH_PARAM = "search"
+SEARCH_METHODS = ("grid", "random")
+SEARCH_KEYS = frozenset({"method", "space", "folds", "iterations", "scoring"})
+SEARCH_MIN_FOLDS = 3
+SEARCH_MAX_FOLDS = 10
+SEARCH_DEFAULT_FOLDS = 5
+SEARCH_MAX_ITERATIONS = 50
+SEARCH_DEFAULT_ITERATIONS = 10
+SEARCH_MAX_CANDIDATES = 200
+"""The maximum number of combinations in a grid, and of values in one list of the space."""
+
+SEARCH_SCORING: dict[str, tuple[str, str]] = {
+    "roc_auc": (CLASSIFICATION, "roc_auc"),
+    "accuracy": (CLASSIFICATION, "accuracy"),
+    "f1": (CLASSIFICATION, "f1"),
+    "precision": (CLASSIFICATION, "precision"),
+    "recall": (CLASSIFICATION, "recall"),
+    "pr_auc": (CLASSIFICATION, "average_precision"),
+    "log_loss": (CLASSIFICATION, "neg_log_loss"),
+    "rmse": (REGRESSION, "neg_root_mean_squared_error"),
+    "mae": (REGRESSION, "neg_mean_absolute_error"),
+    "r2": (REGRESSION, "r2"),
+}
+"""Catalogue metric name to its task type and scikit-learn scoring name, for searches."""
+
+SEARCH_DEFAULT_SCORING = {CLASSIFICATION: "roc_auc", REGRESSION: "rmse"}
 
 
 @dataclass(frozen=True)
@@ -219,28 +247,187 @@ def recipe_get(name: str, *, task_type: str) -> Recipe:
     return recipe
 
 
-def recipe_params_validate(recipe: Recipe, params: Any) -> dict[str, Any]:
-    """Check ``params`` against the recipe and return them with defaults filled in."""
+def recipe_params_validate(
+    recipe: Recipe, params: Any, *, task_type: str | None = None
+) -> dict[str, Any]:
+    """Check ``params`` against the recipe and return them with defaults filled in.
+
+    A recipe with tunable parameters also accepts a ``search`` object, returned cleaned under
+    the same key. ``task_type`` checks the search scoring against the project's task type and
+    fills in its default scoring. Without it, a recipe for a single task type uses that type,
+    and otherwise the scoring default is left as None for training to resolve.
+    """
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise InvalidInput("Parameters must be an object of name to value.", field="params")
-    unknown = sorted(set(params) - set(recipe.params))
+    allowed_names = [*recipe.params, SEARCH_PARAM] if recipe.params else []
+    unknown = sorted(set(params) - set(allowed_names))
     if unknown:
-        allowed = ", ".join(recipe.params) or "none"
+        allowed = ", ".join(allowed_names) or "none"
         raise InvalidInput(
             f"'{unknown[0]}' is not a parameter of {recipe.name}. Allowed: {allowed}.",
             field=f"params.{unknown[0]}",
         )
+    search = params.get(SEARCH_PARAM)
+    space = search.get("space") if isinstance(search, dict) else None
+    # A searched parameter gets no default here: storing one would make the stored params
+    # look as if the parameter were both fixed and searched when they are checked again.
+    searched = set(space) if isinstance(space, dict) else set()
     cleaned: dict[str, Any] = {}
     for name, spec in recipe.params.items():
+        if name in searched and name not in params:
+            continue
         value = params.get(name, spec.default)
         cleaned[name] = _param_clean(name, spec, value, supplied=name in params)
+    if SEARCH_PARAM in params:
+        if task_type is None and len(recipe.task_types) == 1:
+            task_type = next(iter(recipe.task_types))
+        cleaned[SEARCH_PARAM] = _search_clean(
+            recipe, params[SEARCH_PARAM], fixed=set(params), task_type=task_type
+        )
     return cleaned
 
 
-def _param_clean(name: str, spec: ParamSpec, value: Any, *, supplied: bool) -> Any:
-    field_name = f"params.{name}"
+def _search_clean(
+    recipe: Recipe, search: Any, *, fixed: set[str], task_type: str | None
+) -> dict[str, Any]:
+    prefix = f"params.{SEARCH_PARAM}"
+    if not isinstance(search, dict):
+        raise InvalidInput(
+            'The search must be an object such as {"method": "grid", "space": {...}}.',
+            field=prefix,
+        )
+    unknown = sorted(set(search) - SEARCH_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"'{unknown[0]}' is not a search setting. Allowed: {', '.join(sorted(SEARCH_KEYS))}.",
+            field=f"{prefix}.{unknown[0]}",
+        )
+
+    method = search.get("method")
+    if method not in SEARCH_METHODS:
+        raise InvalidInput(
+            f"The search method must be 'grid' or 'random', not {method!r}.",
+            field=f"{prefix}.method",
+        )
+    space = _search_space_clean(recipe, search.get("space"), fixed=fixed, prefix=prefix)
+    grid_size = math.prod(len(values) for values in space.values())
+    if method == "grid" and grid_size > SEARCH_MAX_CANDIDATES:
+        raise InvalidInput(
+            f"The grid has {grid_size} combinations, more than the maximum of "
+            f"{SEARCH_MAX_CANDIDATES}. Remove values from the space or use a random search.",
+            field=f"{prefix}.space",
+        )
+
+    folds = _search_count_clean(
+        search.get("folds", SEARCH_DEFAULT_FOLDS),
+        minimum=SEARCH_MIN_FOLDS,
+        maximum=SEARCH_MAX_FOLDS,
+        label="folds",
+        field_name=f"{prefix}.folds",
+    )
+    cleaned: dict[str, Any] = {"method": method, "space": space, "folds": folds}
+    if method == "random":
+        cleaned["iterations"] = _search_count_clean(
+            search.get("iterations", SEARCH_DEFAULT_ITERATIONS),
+            minimum=1,
+            maximum=SEARCH_MAX_ITERATIONS,
+            label="iterations",
+            field_name=f"{prefix}.iterations",
+        )
+    elif "iterations" in search:
+        raise InvalidInput(
+            "iterations applies only to a random search, because a grid search tries every "
+            "combination. Remove iterations or set the method to 'random'.",
+            field=f"{prefix}.iterations",
+        )
+    cleaned["scoring"] = _search_scoring_clean(
+        search.get("scoring"), task_type=task_type, field_name=f"{prefix}.scoring"
+    )
+    return cleaned
+
+
+def _search_space_clean(
+    recipe: Recipe, space: Any, *, fixed: set[str], prefix: str
+) -> dict[str, list[Any]]:
+    if not isinstance(space, dict) or not space:
+        raise InvalidInput(
+            "The search space must be a non-empty object of parameter to values, such as "
+            '{"max_depth": [3, 5]}.',
+            field=f"{prefix}.space",
+        )
+    cleaned: dict[str, list[Any]] = {}
+    for name, values in space.items():
+        field_name = f"{prefix}.space.{name}"
+        spec = recipe.params.get(name)
+        if spec is None:
+            allowed = ", ".join(recipe.params)
+            raise InvalidInput(
+                f"'{name}' is not a parameter of {recipe.name}. Allowed: {allowed}.",
+                field=field_name,
+            )
+        if name in fixed:
+            raise InvalidInput(
+                f"{name} is set both as a fixed parameter and in the search space. Keep one of them.",
+                field=field_name,
+            )
+        if not isinstance(values, list) or not values:
+            raise InvalidInput(
+                f"The search values for {name} must be a non-empty list.", field=field_name
+            )
+        if len(values) > SEARCH_MAX_CANDIDATES:
+            raise InvalidInput(
+                f"The search lists {len(values)} values for {name}, more than the maximum of "
+                f"{SEARCH_MAX_CANDIDATES}.",
+                field=field_name,
+            )
+        checked = [
+            _param_clean(name, spec, value, supplied=True, field_name=field_name)
+            for value in values
+        ]
+        if any(a == b for a, b in itertools.combinations(checked, 2)):
+            raise InvalidInput(
+                f"The search values for {name} contain duplicates. List each value once.",
+                field=field_name,
+            )
+        cleaned[name] = checked
+    return cleaned
+
+
+def _search_count_clean(
+    value: Any, *, minimum: int, maximum: int, label: str, field_name: str
+) -> int:
+    integral_float = isinstance(value, float) and value.is_integer()
+    is_number = isinstance(value, int) or integral_float
+    if isinstance(value, bool) or not is_number or not minimum <= value <= maximum:
+        raise InvalidInput(
+            f"{label} must be an integer from {minimum} to {maximum}, not {value!r}.",
+            field=field_name,
+        )
+    return int(value)
+
+
+def _search_scoring_clean(value: Any, *, task_type: str | None, field_name: str) -> str | None:
+    if value is None:
+        return SEARCH_DEFAULT_SCORING.get(task_type or "")
+    allowed = [
+        name
+        for name, (scoring_task, _) in SEARCH_SCORING.items()
+        if task_type is None or scoring_task == task_type
+    ]
+    if value not in allowed:
+        raise InvalidInput(
+            f"The search scoring must be one of {', '.join(allowed)}, not {value!r}.",
+            field=field_name,
+        )
+    return str(value)
+
+
+def _param_clean(
+    name: str, spec: ParamSpec, value: Any, *, supplied: bool, field_name: str | None = None
+) -> Any:
+    field_name = field_name or f"params.{name}"
     if value is None and (spec.nullable or not supplied):
         return None
     if spec.choices is not None:
@@ -315,4 +502,9 @@ def pipeline_build(
         remainder="drop",
         sparse_threshold=0.0 if recipe.needs_dense else 0.3,
     )
-    return Pipeline([("preprocess", preprocess), ("model", recipe.build(task_type, params, seed))])
+    # Searched parameters are absent from ``params``; the defaults stand in until the search
+    # sets each candidate's value.
+    model_params = {name: spec.default for name, spec in recipe.params.items()} | params
+    return Pipeline(
+        [("preprocess", preprocess), ("model", recipe.build(task_type, model_params, seed))]
+    )

@@ -21,7 +21,13 @@ from apps.iterations.heartbeat import heartbeat
 from apps.iterations.models import ITERATION_TRANSITIONS, Iteration, IterationStatus
 from apps.iterations.progress import STAGE_LOGGING, progress_recorder
 from apps.iterations.recipes import recipe_get, recipe_params_validate
-from apps.iterations.training import StageCallback, TrainingError, TrainingResult, train
+from apps.iterations.training import (
+    StageCallback,
+    TrainingError,
+    TrainingResult,
+    search_mlflow_params,
+    train,
+)
 from apps.projects.models import Project, Stage
 from apps.projects.services import project_stage_advance_if_allowed
 
@@ -116,7 +122,7 @@ def iteration_start(
             f"No dataset version with id {dataset_id} in this project.", field="dataset"
         )
     chosen = recipe_get(recipe, task_type=project.task_type)
-    cleaned_params = recipe_params_validate(chosen, params)
+    cleaned_params = recipe_params_validate(chosen, params, task_type=project.task_type)
     seed = _seed_clean(seed)
     test_size = _test_size_clean(test_size)
     features = training_features(dataset)
@@ -368,7 +374,7 @@ def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
         target=dataset.target_column,
         feature_columns=list(iteration.feature_columns) or training_features(dataset),
         recipe=recipe,
-        params=recipe_params_validate(recipe, iteration.params),
+        params=recipe_params_validate(recipe, iteration.params, task_type=project.task_type),
         seed=iteration.seed,
         test_size=iteration.test_size,
         task_type=project.task_type,
@@ -401,6 +407,7 @@ def _log_to_mlflow(iteration: Iteration, result: TrainingResult) -> mlflow_adapt
             **{f"param.{key}": value for key, value in iteration.params.items()},
             "seed": iteration.seed,
             "test_size": iteration.test_size,
+            **search_mlflow_params(result.search),
             "dataset_id": dataset.pk,
             "dataset_sha256": dataset.sha256,
             "threshold": result.threshold,
@@ -449,7 +456,10 @@ def _iteration_succeed(
         locked.expected_cost = result.expected_cost
         locked.feature_columns = result.feature_columns
         locked.holdout_sample = result.holdout_sample
-        locked.environment = result.environment
+        # The search summary rides along in the environment JSON, next to the versions.
+        locked.environment = (
+            {**result.environment, "search": result.search} if result.search else result.environment
+        )
         locked.mlflow_experiment_id = logged.experiment_id
         locked.mlflow_run_id = logged.run_id
         locked.model_name = logged.model_name

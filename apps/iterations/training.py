@@ -22,11 +22,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 
 from apps.datasets.ingest import MIN_TRAINING_ROWS, dataset_frame_read
-from apps.iterations.recipes import CLASSIFICATION, REGRESSION, Recipe, pipeline_build
+from apps.iterations.recipes import (
+    CLASSIFICATION,
+    REGRESSION,
+    SEARCH_DEFAULT_SCORING,
+    SEARCH_PARAM,
+    SEARCH_SCORING,
+    Recipe,
+    pipeline_build,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +77,13 @@ class TrainingResult:
     train_rows: int
     holdout_rows: int
     warnings: list[str] = field(default_factory=list)
+    search: dict[str, Any] | None = None
+    """The hyperparameter search summary when the params request a search, else None.
+
+    Keys: ``method``, ``scoring``, ``folds``, ``candidates``, ``rows`` (training rows the
+    search was fitted on), ``best_params`` and ``best_score`` (mean cross-validation score on
+    scikit-learn's scale, where higher is better, so errors such as rmse are negated).
+    """
 
 
 @dataclass(frozen=True)
@@ -134,8 +155,15 @@ def train(
         STAGE_FITTING,
         f"Fitting {recipe.name} on {len(x_train)} rows and {len(feature_columns)} columns.",
     )
+    search_summary: dict[str, Any] | None = None
+    search = params.get(SEARCH_PARAM)
     try:
-        pipeline.fit(x_train, y_train)
+        if search:
+            pipeline, search_summary = _search_fit(
+                pipeline, x_train, y_train, search=search, task_type=task_type, seed=seed
+            )
+        else:
+            pipeline.fit(x_train, y_train)
     except ValueError as error:
         raise TrainingError(f"The {recipe.name} model could not be fitted: {error}") from error
 
@@ -174,7 +202,118 @@ def train(
         train_rows=len(x_train),
         holdout_rows=len(x_test),
         warnings=notes,
+        search=search_summary,
     )
+
+
+def search_mlflow_params(search: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the search summary as flat MLflow params: ``search.best.<param>`` and totals."""
+    if not search:
+        return {}
+    flat: dict[str, Any] = {
+        f"search.best.{name}": value for name, value in search["best_params"].items()
+    }
+    flat["search.best_score"] = search["best_score"]
+    flat["search.candidates"] = search["candidates"]
+    flat["search.scoring"] = search["scoring"]
+    return flat
+
+
+def _search_fit(
+    pipeline: Pipeline,
+    x_train: pd.DataFrame,
+    y_train: "pd.Series[Any]",
+    *,
+    search: Mapping[str, Any],
+    task_type: str,
+    seed: int,
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Search the space with cross-validation on the training split only.
+
+    Returns the best pipeline, refitted on the whole training split, and the summary stored
+    in ``TrainingResult.search``. Raises ValueError when a candidate cannot be fitted or the
+    folds do not fit the data.
+    """
+    scoring_name = search.get("scoring") or SEARCH_DEFAULT_SCORING[task_type]
+    if SEARCH_SCORING[scoring_name][0] != task_type:
+        # Params validated without the project's task type let any catalogue scoring through.
+        raise ValueError(f"the search scoring {scoring_name} does not apply to {task_type}")
+    space = {f"model__{name}": list(values) for name, values in search["space"].items()}
+    cv: StratifiedKFold | KFold
+    if task_type == CLASSIFICATION:
+        cv = StratifiedKFold(n_splits=search["folds"], shuffle=True, random_state=seed)
+    else:
+        cv = KFold(n_splits=search["folds"], shuffle=True, random_state=seed)
+    scorer = _search_scorer(scoring_name, task_type=task_type, labels=y_train)
+    searcher: GridSearchCV | RandomizedSearchCV
+    if search["method"] == "grid":
+        searcher = GridSearchCV(
+            pipeline, space, scoring=scorer, cv=cv, n_jobs=1, refit=True, error_score="raise"
+        )
+    else:
+        grid_size = math.prod(len(values) for values in space.values())
+        searcher = RandomizedSearchCV(
+            pipeline,
+            space,
+            # Sampling without replacement stops at the grid size, and scikit-learn warns
+            # when asked for more.
+            n_iter=min(search["iterations"], grid_size),
+            scoring=scorer,
+            cv=cv,
+            n_jobs=1,
+            refit=True,
+            random_state=seed,
+            error_score="raise",
+        )
+    searcher.fit(x_train, y_train)
+    best_params = {
+        key.removeprefix("model__"): json_safe(value)
+        for key, value in searcher.best_params_.items()
+    }
+    summary = {
+        "method": search["method"],
+        "scoring": scoring_name,
+        "folds": search["folds"],
+        "candidates": len(searcher.cv_results_["params"]),
+        "rows": len(x_train),
+        "best_params": best_params,
+        "best_score": finite_or_none(searcher.best_score_),
+    }
+    return searcher.best_estimator_, summary
+
+
+def _search_scorer(name: str, *, task_type: str, labels: "pd.Series[Any]") -> Any:
+    scoring = SEARCH_SCORING[name][1]
+    if task_type != CLASSIFICATION:
+        return scoring
+    classes = sorted(labels.unique().tolist())
+    if len(classes) > 2:
+        multiclass = {
+            "roc_auc": "roc_auc_ovr",
+            "f1": "f1_macro",
+            "precision": "precision_macro",
+            "recall": "recall_macro",
+        }
+        if name == "pr_auc":
+            return skm.make_scorer(
+                skm.average_precision_score, response_method="predict_proba", average="macro"
+            )
+        return multiclass.get(name, scoring)
+    # The holdout metrics treat the larger label as positive, and scikit-learn's named
+    # scorers assume the label 1, which string labels lack.
+    positive = classes[-1]
+    if name == "pr_auc":
+        return skm.make_scorer(
+            skm.average_precision_score, response_method="predict_proba", pos_label=positive
+        )
+    if name in ("f1", "precision", "recall"):
+        function = {
+            "f1": skm.f1_score,
+            "precision": skm.precision_score,
+            "recall": skm.recall_score,
+        }
+        return skm.make_scorer(function[name], pos_label=positive, zero_division=0.0)
+    return scoring
 
 
 def _is_numeric(series: "pd.Series[Any]") -> bool:

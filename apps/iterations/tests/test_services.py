@@ -251,3 +251,26 @@ def test_one_feature_rule_trains_and_beats_majority_class(project, cancer_datase
     rule = Iteration.objects.get(project=project, recipe="one_feature_rule")
     assert (majority.status, rule.status) == ("succeeded", "succeeded")
     assert rule.metrics["roc_auc"] > majority.metrics["roc_auc"]
+
+
+def test_search_result_is_stored_and_logged(project, alice, cancer_dataset):
+    search = {"method": "grid", "space": {"C": [0.1, 1.0]}, "folds": 3}
+    iteration = _start(project, alice, cancer_dataset, params={"search": search})
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    assert iteration.status == "succeeded", iteration.status_reason
+    assert iteration.environment["search"]["candidates"] == 2
+    assert iteration.environment["search"]["best_params"]["C"] in (0.1, 1.0)
+    (run,) = _mlflow_runs(iteration)
+    assert "search.best.C" in run.data.params
+
+
+def test_search_scoring_from_other_task_is_rejected(project, alice, cancer_dataset):
+    search = {"method": "grid", "space": {"max_depth": [2, 3]}, "scoring": "rmse"}
+
+    with pytest.raises(InvalidInput) as caught:
+        _start(project, alice, cancer_dataset, recipe="random_forest", params={"search": search})
+
+    assert "params.search.scoring" in caught.value.errors
