@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -7,6 +9,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import Action
 from apps.approvals.framing import framing_signoff_request
+from apps.approvals.models import ApprovalRequest
 from apps.approvals.selectors import approval_detail, approval_get_for_user, inbox_for_user
 from apps.approvals.serializers import ApprovalRequestSerializer, CommentSerializer
 from apps.approvals.services import (
@@ -70,7 +73,11 @@ class PromotionDetailView(APIView):
         return Response(ApprovalRequestSerializer(approval).data)
 
 
-class PromotionApproveView(APIView):
+class DecisionView(APIView):
+    """Decide a request with ``{comment}``. Subclasses name the service that decides."""
+
+    decide: Callable[..., ApprovalRequest]
+
     @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
     def post(self, request: Request, pk: int) -> Response:
         user = authenticated_user(request)
@@ -78,18 +85,16 @@ class PromotionApproveView(APIView):
         # Members who may only view get the service's explanation (403) rather than a bare
         # permission error, and outsiders get 404 from the selector.
         approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
-        promotion_approve(approval=approval, user=user, comment=comment)
+        type(self).decide(approval=approval, user=user, comment=comment)
         return Response(_serialized(approval.pk))
 
 
-class PromotionRejectView(APIView):
-    @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        user = authenticated_user(request)
-        comment = _comment(request)
-        approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
-        promotion_reject(approval=approval, user=user, comment=comment)
-        return Response(_serialized(approval.pk))
+class PromotionApproveView(DecisionView):
+    decide = promotion_approve
+
+
+class PromotionRejectView(DecisionView):
+    decide = promotion_reject
 
 
 class PromotionWithdrawView(APIView):
@@ -115,25 +120,13 @@ class FramingSignoffRequestView(ProjectAPIView):
         return Response(_serialized(approval.pk), status=status.HTTP_201_CREATED)
 
 
-class ApprovalApproveView(APIView):
+class ApprovalApproveView(DecisionView):
     """Approve a pending request of any gate: framing sign-off or promotion."""
 
-    @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        user = authenticated_user(request)
-        comment = _comment(request)
-        approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
-        approval_approve(approval=approval, user=user, comment=comment)
-        return Response(_serialized(approval.pk))
+    decide = approval_approve
 
 
-class ApprovalRejectView(APIView):
-    """Reject a pending request of any gate; a framing rejection needs a comment."""
+class ApprovalRejectView(DecisionView):
+    """Reject a pending request of any gate. A framing rejection needs a comment."""
 
-    @extend_schema(request=CommentSerializer, responses=ApprovalRequestSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        user = authenticated_user(request)
-        comment = _comment(request)
-        approval = approval_get_for_user(user=user, approval_id=pk, action=Action.VIEW)
-        approval_reject(approval=approval, user=user, comment=comment)
-        return Response(_serialized(approval.pk))
+    decide = approval_reject

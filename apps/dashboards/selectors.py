@@ -206,7 +206,7 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
 def stage_next_step(*, stage: str, framing_pending: bool, live: bool = False) -> str:
     """Return what comes next in ``stage``, in the words a stakeholder reads."""
     if stage == Stage.FRAMING and live:
-        # The default policy lets a model go live before sign-off; say so plainly.
+        # The default policy lets a model go live before sign-off, so the step states it.
         return (
             "a model is live, but the framing is not signed off yet: waiting for sign-off"
             if framing_pending

@@ -472,7 +472,7 @@ def infinite_values_check(table: ParsedTable) -> None:
         if infinite.any():
             first_line = int(infinite.nonzero()[0][0]) + 2
             raise InvalidInput(
-                f"The column '{column}' holds an infinite value (first on line {first_line} "
+                f"The column '{column}' contains an infinite value (first on line {first_line} "
                 "for a CSV), which no model can train on. Replace it with a finite number or "
                 "leave the cell empty.",
                 field="file",

@@ -176,7 +176,7 @@ class Comment(models.Model):
 class TargetVersion(models.Model):
     """One agreed version of a project's success metrics and targets.
 
-    Every change to the metrics writes a new version; a framing sign-off records who agreed
+    Every change to the metrics writes a new version. A framing sign-off records who agreed
     to which version, so a later edit visibly reopens the agreement.
     """
 

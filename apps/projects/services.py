@@ -170,6 +170,7 @@ def _validate_plan(fields: dict[str, Any]) -> dict[str, Any]:
             if cost is not None and cost < 0:
                 raise InvalidInput("Must not be negative.", field=cost_field)
             cleaned[cost_field] = cost
+
     cadence = cleaned.get("checkin_every_days")
     if cadence is not None and (
         not isinstance(cadence, int) or isinstance(cadence, bool) or not 1 <= cadence <= 365
@@ -177,10 +178,12 @@ def _validate_plan(fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             "Must be a whole number of days from 1 to 365.", field="checkin_every_days"
         )
+
     if "expected_iterations" in cleaned and cleaned["expected_iterations"] is not None:
         expected = cleaned["expected_iterations"]
         if not isinstance(expected, int) or isinstance(expected, bool) or expected < 1:
             raise InvalidInput("Must be a whole number of at least 1.", field="expected_iterations")
+
     first = cleaned.get("first_model_by")
     production = cleaned.get("production_by")
     if (
@@ -191,8 +194,10 @@ def _validate_plan(fields: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             "The production date cannot be before the first-model date.", field="production_by"
         )
+
     if "suitability" in cleaned:
         cleaned["suitability"] = _validate_suitability(cleaned["suitability"])
+
     if "name" in cleaned and not str(cleaned["name"]).strip():
         raise InvalidInput("A project needs a name.", field="name")
     if "business_problem" in cleaned and not str(cleaned["business_problem"]).strip():
@@ -218,7 +223,7 @@ def _validate_suitability(answers: Any) -> dict[str, bool]:
         if answer is None:
             continue
         if not isinstance(answer, bool):
-            raise InvalidInput("Answer with true or false.", field=f"suitability.{key}")
+            raise InvalidInput("Must be true or false.", field=f"suitability.{key}")
         cleaned[key] = answer
     return cleaned
 

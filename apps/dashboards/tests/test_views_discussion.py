@@ -179,7 +179,7 @@ def test_regression_project_page_has_no_threshold_column(
     assert "Threshold" not in html
 
 
-def test_project_page_query_count_does_not_grow_with_comments(
+def test_comments_keep_query_count_flat(
     client_for: ClientFor, project: Project, alice: User
 ) -> None:
     extra_comments = 18

@@ -116,7 +116,7 @@ def test_too_few_labelled_rows_give_warning(project, alice, upload):
     ]
 
 
-def test_infinite_feature_value_is_rejected_naming_column_and_line(project, alice, upload):
+def test_infinite_value_rejected_with_line(project, alice, upload):
     rows = "".join(f"{i},{i % 2}\n" for i in range(12))
 
     with pytest.raises(InvalidInput) as caught:

@@ -54,7 +54,7 @@ def test_health_off_track_when_production_date_passed(project):
     assert "2027-02-01" in report.reason
 
 
-def test_health_at_risk_near_first_model_date_without_model(project):
+def test_health_at_risk_before_first_model(project):
     report = _health(project, first_model_by=datetime.date(2027, 3, 10))
 
     assert report.status == Health.AT_RISK
