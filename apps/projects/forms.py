@@ -15,18 +15,15 @@ from apps.projects.services import MemberInput, MetricInput
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class ProjectForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    business_problem = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="The decision the model supports, who acts on it and why it matters.",
-    )
-    task_type = forms.ChoiceField(choices=TaskType.choices)
+class PlanForm(forms.Form):
+    """Expectations and error costs, shared by the project form and the framing form."""
+
     first_model_by = forms.DateField(required=False, widget=DATE_INPUT)
     production_by = forms.DateField(required=False, widget=DATE_INPUT)
     expected_iterations = forms.IntegerField(
         required=False,
         min_value=1,
+        label="Iteration budget",
         help_text="How many iterations you expect before a model is good enough.",
     )
     cost_false_positive = forms.FloatField(
@@ -41,6 +38,15 @@ class ProjectForm(forms.Form):
         min_value=0,
         help_text="Cost of one missed positive, in the project's unit.",
     )
+
+
+class ProjectForm(PlanForm):
+    name = forms.CharField(max_length=200)
+    business_problem = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The decision the model supports, who acts on it and why it matters.",
+    )
+    task_type = forms.ChoiceField(choices=TaskType.choices)
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,7 +68,7 @@ def suitability_field_name(key: str) -> str:
     return f"suitability_{key}"
 
 
-class FramingForm(forms.Form):
+class FramingForm(PlanForm):
     """The framing of a project: the decision, the checklist, expectations, costs and policy."""
 
     decision = forms.CharField(
@@ -99,32 +105,12 @@ class FramingForm(forms.Form):
         label="Alternative without ML",
         help_text="What would be done without a model, such as a simple rule.",
     )
-    first_model_by = forms.DateField(required=False, widget=DATE_INPUT)
-    production_by = forms.DateField(required=False, widget=DATE_INPUT)
-    expected_iterations = forms.IntegerField(
-        required=False,
-        min_value=1,
-        label="Iteration budget",
-        help_text="How many iterations you expect before a model is good enough.",
-    )
     checkin_every_days = forms.IntegerField(
         required=False,
         min_value=1,
         max_value=365,
         label="Check-in every (days)",
         help_text="How often the team shows stakeholders where the project stands.",
-    )
-    cost_false_positive = forms.FloatField(
-        label="Cost of a false positive",
-        required=False,
-        min_value=0,
-        help_text="Cost of one false alarm, in the project's unit.",
-    )
-    cost_false_negative = forms.FloatField(
-        label="Cost of a false negative",
-        required=False,
-        min_value=0,
-        help_text="Cost of one missed positive, in the project's unit.",
     )
     value_true_positive = forms.FloatField(
         label="Value of a caught positive",
