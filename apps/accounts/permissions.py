@@ -1,6 +1,6 @@
 """The one permission table: which project roles may take which actions.
 
-Every page and API endpoint asks ``apps.accounts.access`` for a project with an action
+Every page and API endpoint gets its project from ``apps.accounts.access`` with an action
 from this table, so a role's rights are changed here and nowhere else.
 """
 

@@ -24,7 +24,7 @@ def inbox_for_user(*, user: User | AnonymousUser) -> QuerySet[ApprovalRequest]:
     if not user.is_authenticated:
         return ApprovalRequest.objects.none()
     # Filtering user and role in one filter() call joins one membership row per request,
-    # because a user has each role at most once per project, so no duplicates appear.
+    # because the membership_unique_role constraint allows each role once per user and project.
     pending = ApprovalRequest.objects.filter(
         status=RequestStatus.PENDING,
         project__memberships__user_id=user.pk,

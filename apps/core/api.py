@@ -99,7 +99,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class ProjectAPIView(APIView):
     """Base for endpoints under ``/api/v1/projects/{slug}/``.
 
-    Subclasses name the action each method needs in ``actions``; ``initial`` fetches the
+    Subclasses name the action each method needs in ``actions``. ``initial`` fetches the
     project through the scoped helper before any handler runs, so a subclass cannot skip it.
     """
 

@@ -1,4 +1,4 @@
-"""Errors that services raise and that the API and the pages turn into 4xx answers."""
+"""Errors that services raise and that the API and the pages turn into 4xx responses."""
 
 from collections.abc import Mapping, Sequence
 

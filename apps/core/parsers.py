@@ -6,7 +6,7 @@ from rest_framework.parsers import JSONParser
 
 
 class JSONBodyParser(JSONParser):
-    """DRF's JSON parser, answering 400 to bodies nested too deeply for Python's decoder.
+    """DRF's JSON parser, returning 400 for bodies nested too deeply for Python's decoder.
 
     The standard library raises RecursionError, not a decoding error, for nesting beyond
     roughly a thousand levels, and DRF would let it through as a 500.

@@ -24,7 +24,7 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Answer unknown API paths in the API's JSON error format, and pages with Django's page."""
+    """Return a JSON 404 for unknown API paths and Django's 404 page for everything else."""
     if _is_api(request):
         return JsonResponse(
             {"detail": "No API endpoint at this path.", "code": "not_found", "errors": {}},

@@ -56,8 +56,8 @@ def project_health(
 ) -> HealthReport:
     """Judge a project from its expectations and the metrics of its succeeded iterations.
 
-    ``iteration_metrics`` holds one metric dict per succeeded iteration; ``iterations_used``
-    counts every iteration started, failed ones included, against the budget.
+    ``iteration_metrics`` contains one metric dict per succeeded iteration. ``iterations_used``
+    counts every iteration started (failed ones included, baselines not) against the budget.
     """
     if project.stage in (Stage.IN_PRODUCTION, Stage.RETIRED):
         return HealthReport(Health.ON_TRACK, ("A model is in production.",))

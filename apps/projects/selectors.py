@@ -42,7 +42,7 @@ def project_health_report(*, project: Project) -> HealthReport:
 
 
 def project_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
-    """Projects the user holds any role in, with metrics and members loaded in two queries."""
+    """Return the projects where the user has any role, with metrics and members prefetched."""
     if not user.is_authenticated:
         return Project.objects.none()
     return (

@@ -322,7 +322,7 @@ def project_observation(request: HttpRequest, slug: str) -> HttpResponse:
 def _comment_post(
     request: HttpRequest, project: Project, *, iteration: Iteration | None
 ) -> HttpResponse:
-    """Post a comment, then answer HTMX with the refreshed discussion and browsers with a redirect."""
+    """Post a comment, then return the refreshed discussion to HTMX and a redirect to browsers."""
     form = CommentForm(request.POST)
     if form.is_valid():
         try:

@@ -1,7 +1,7 @@
 """Every project endpoint of the v1 API against every persona.
 
-A persona is allowed when the answer is anything but 401, 403 or 404: an allowed request may
-still be refused for its content (400) or for the object's state (409), which other tests
+A persona is allowed when the status is anything but 401, 403 or 404: an allowed request may
+still be rejected for its content (400) or for the object's state (409), which other tests
 cover. Outsiders get 404, so a project's existence does not leak; members whose role lacks
 the action get 403; requests without a token get 401.
 """

@@ -192,7 +192,7 @@ def _project_page_queries(client: Client, project: Project) -> int:
     return len(queries)
 
 
-def test_project_page_query_count_does_not_grow_with_iterations(
+def test_project_page_queries_flat(
     client_for: ClientFor,
     project: Project,
     make_iteration: Callable[..., Iteration],
