@@ -22,6 +22,9 @@ class Action(StrEnum):
     PREDICT = "predict"
     ROLL_BACK = "roll_back"
     POST_OBSERVATION = "post_observation"
+    REQUEST_RETIREMENT = "request_retirement"
+    MANAGE_ROLLOUT = "manage_rollout"
+    SCORE_BATCH = "score_batch"
 
 
 ACTION_DESCRIPTIONS: dict[Action, str] = {
@@ -36,6 +39,9 @@ ACTION_DESCRIPTIONS: dict[Action, str] = {
     Action.PREDICT: "call the prediction endpoint",
     Action.ROLL_BACK: "roll back deployments",
     Action.POST_OBSERVATION: "post metric values",
+    Action.REQUEST_RETIREMENT: "request retirement",
+    Action.MANAGE_ROLLOUT: "start or stop canary and shadow rollouts",
+    Action.SCORE_BATCH: "score files in batch",
 }
 
 _READ = frozenset({Action.VIEW, Action.COMMENT})
@@ -47,6 +53,9 @@ _BUILD = frozenset(
         Action.PREDICT,
         Action.ROLL_BACK,
         Action.POST_OBSERVATION,
+        Action.REQUEST_RETIREMENT,
+        Action.MANAGE_ROLLOUT,
+        Action.SCORE_BATCH,
     }
 )
 
@@ -55,7 +64,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.DATA_SCIENTIST: _READ | _BUILD | {Action.EDIT_PROJECT},
     Role.STAKEHOLDER: _READ,
     # Business results often reach the decision maker first, so they may post them too.
-    Role.DECISION_MAKER: _READ | {Action.DECIDE, Action.ROLL_BACK, Action.POST_OBSERVATION},
+    Role.DECISION_MAKER: _READ
+    | {Action.DECIDE, Action.ROLL_BACK, Action.MANAGE_ROLLOUT, Action.POST_OBSERVATION},
 }
 
 

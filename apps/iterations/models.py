@@ -68,6 +68,17 @@ class Iteration(models.Model):
     )
     threshold = models.FloatField(null=True, blank=True)
     expected_cost = models.FloatField(null=True, blank=True)
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Holdout curves and diagnostics for charts, each list at most 200 points: "
+        '"roc" {"fpr", "tpr", "auc"}, "pr" {"recall", "precision", "average_precision"}, '
+        '"calibration" {"mean_predicted", "fraction_positive"}, "confusion" {"labels", '
+        '"matrix" [[tn, fp], [fn, tp]], "threshold"}, "cost_curve" {"thresholds", '
+        '"expected_cost"}, "feature_importance" [{"feature", "importance"}] (top 30, largest '
+        'first), "residuals" {"predicted", "residual"} (regressors). Keys absent where they '
+        "do not apply.",
+    )
     holdout_sample = models.JSONField(
         default=dict,
         blank=True,
