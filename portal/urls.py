@@ -10,6 +10,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("apps.approvals.api_urls")),
     path("", include("apps.deployments.api_urls")),
     path("", include("apps.audit.api_urls")),
+    path("", include("apps.dashboards.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file, which the content security policy
     # allows, where the plain view would inline it.

@@ -4,22 +4,26 @@ Each selector runs a fixed number of queries, whatever the number of projects, i
 datasets or approvals: related rows come in with ``select_related`` and ``prefetch_related``.
 """
 
-from dataclasses import dataclass, field
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import ROLE_ACTIONS, Action
 from apps.approvals.models import ApprovalRequest, Gate, RequestStatus
 from apps.audit.models import Notification
+from apps.dashboards.comparison import relative_change
 from apps.dashboards.figures import metric_trend_figure
 from apps.datasets.models import DatasetVersion
 from apps.deployments.models import PRODUCTION, Deployment, DeploymentStatus
 from apps.iterations.models import Iteration, IterationStatus
 from apps.projects.framing import ReadinessReport, readiness_verdict
-from apps.projects.health import HealthReport
+from apps.projects.health import HealthReport, project_health
 from apps.projects.metrics import MODEL_METRICS
 from apps.projects.models import (
     Comment,
@@ -35,12 +39,25 @@ from apps.projects.selectors import (
     ObservedMetric,
     comment_list,
     metric_observation_latest,
-    project_health_report,
 )
 
 DECIDING_ROLES = [role.value for role, actions in ROLE_ACTIONS.items() if Action.DECIDE in actions]
 
 NOTIFICATION_PAGE_SIZE = 100
+
+# The scorecard shows this many of the newest iterations unless the reader asks for all.
+SCORECARD_ROWS = 50
+
+# Columns the dashboard never reads; skipping them keeps 500 iterations cheap to load.
+HEAVY_ITERATION_FIELDS = (
+    "evaluation",
+    "holdout_sample",
+    "progress",
+    "environment",
+    "feature_columns",
+    "reproduction",
+)
+HEAVY_DATASET_FIELDS = ("dataset__profile", "dataset__schema", "dataset__detected")
 
 _NEXT_STEPS: dict[str, str] = {
     Stage.APPROVED: "signed off; upload a dataset and start the first iteration",
@@ -53,10 +70,14 @@ _NEXT_STEPS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class MetricCell:
+    """One iteration's value of one metric, judged, with its changes in percent (+ is better)."""
+
     metric: SuccessMetric
     value: float | None
     verdict: str
     minimum_verdict: str
+    change_from_previous: float | None = None
+    change_from_production: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,16 @@ class IterationRow:
     @property
     def met_count(self) -> int:
         return sum(1 for cell in self.cells if cell.verdict == Verdict.MET)
+
+    @property
+    def minimum_met_count(self) -> int:
+        """Count metrics whose minimum is met; a metric without a minimum uses its target."""
+        return sum(
+            1
+            for cell in self.cells
+            if (cell.minimum_verdict if cell.metric.minimum is not None else cell.verdict)
+            == Verdict.MET
+        )
 
     @property
     def all_met(self) -> bool:
@@ -93,6 +124,77 @@ class FramingStatus:
 
 
 @dataclass(frozen=True)
+class DashboardFilters:
+    """Which iterations the charts and the scorecard show; empty values mean all."""
+
+    dataset: int | None = None
+    recipe: str = ""
+    author: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.dataset is not None or bool(self.recipe) or bool(self.author)
+
+    def matches(self, iteration: Iteration) -> bool:
+        if self.dataset is not None and iteration.dataset_id != self.dataset:
+            return False
+        if self.recipe and iteration.recipe != self.recipe:
+            return False
+        return not self.author or iteration.created_by.get_username() == self.author
+
+
+def dashboard_filters_parse(params: Mapping[str, str]) -> DashboardFilters:
+    """Read the filters from query parameters; a malformed dataset id is ignored, not an error."""
+    dataset_text = (params.get("dataset") or "").strip()
+    return DashboardFilters(
+        dataset=int(dataset_text) if dataset_text.isdigit() else None,
+        recipe=(params.get("recipe") or "").strip()[:64],
+        author=(params.get("author") or "").strip()[:150],
+    )
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    datasets: list[DatasetVersion]
+    recipes: list[str]
+    authors: list[str]
+
+
+@dataclass(frozen=True)
+class NextDate:
+    """The next agreed date the project works toward, and the days left (negative if past)."""
+
+    label: str
+    date: datetime.date
+    days: int
+
+    @property
+    def overdue_days(self) -> int:
+        return max(0, -self.days)
+
+
+@dataclass(frozen=True)
+class DashboardSummary:
+    """The plain-words answer to "is this project on track?" shown at the top of its page."""
+
+    best: IterationRow | None
+    metric_count: int
+    minimums_met: int
+    targets_met: int
+    live_deployment: Deployment | None
+    health: HealthReport
+    next_date: NextDate | None
+    iterations_used: int
+    iteration_budget: int | None
+
+    @property
+    def budget_share(self) -> float | None:
+        if not self.iteration_budget:
+            return None
+        return self.iterations_used / self.iteration_budget
+
+
+@dataclass(frozen=True)
 class ProjectDashboard:
     project: Project
     metrics: list[SuccessMetric]
@@ -110,11 +212,24 @@ class ProjectDashboard:
     comments: list[Comment]
     pending_approvals: list[ApprovalRequest] = field(default_factory=list)
     observed_metrics: list[ObservedMetric] = field(default_factory=list)
+    summary: DashboardSummary | None = None
+    filters: DashboardFilters = field(default_factory=DashboardFilters)
+    filter_options: FilterOptions | None = None
+    all_rows: list[IterationRow] = field(default_factory=list)
 
     @property
     def budget_used(self) -> int:
         """Iterations counted against the expected number; the automatic baselines are not."""
-        return sum(1 for row in self.rows if not row.iteration.is_baseline)
+        return sum(1 for row in self.all_rows or self.rows if not row.iteration.is_baseline)
+
+    @property
+    def scorecard_rows(self) -> list[IterationRow]:
+        """The newest rows of the scorecard, oldest first, so the page stays short."""
+        return self.rows[-SCORECARD_ROWS:]
+
+    @property
+    def hidden_row_count(self) -> int:
+        return max(0, len(self.rows) - SCORECARD_ROWS)
 
 
 @dataclass(frozen=True)
@@ -157,7 +272,7 @@ def iteration_row(
     )
 
 
-def _best_row(rows: list[IterationRow]) -> IterationRow | None:
+def best_row(rows: list[IterationRow]) -> IterationRow | None:
     """Pick the succeeded iteration that meets most targets, then the best headline value."""
     # A non-ML baseline is the yardstick, never the best model.
     succeeded = [
@@ -180,13 +295,32 @@ def _best_row(rows: list[IterationRow]) -> IterationRow | None:
     return max(succeeded, key=score)
 
 
-def _model_metrics(metrics: list[SuccessMetric]) -> list[SuccessMetric]:
+def model_metrics_of(metrics: list[SuccessMetric]) -> list[SuccessMetric]:
     # Training measures model metrics only; business and operational ones are judged live.
     return [metric for metric in metrics if metric.kind == MetricKind.MODEL]
 
 
-def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[MetricChart]:
-    plotted = [row for row in rows if row.iteration.status == IterationStatus.SUCCEEDED]
+def _baseline_value(
+    metric: SuccessMetric, baseline_rows: list[IterationRow], index: int
+) -> float | None:
+    """Return the agreed baseline value, or else the newest automatic baseline's value."""
+    if metric.baseline is not None:
+        return metric.baseline
+    for row in reversed(baseline_rows):
+        if row.cells[index].value is not None:
+            return row.cells[index].value
+    return None
+
+
+def _charts(
+    metrics: list[SuccessMetric],
+    rows: list[IterationRow],
+    *,
+    production_number: int | None = None,
+) -> list[MetricChart]:
+    succeeded = [row for row in rows if row.iteration.status == IterationStatus.SUCCEEDED]
+    plotted = [row for row in succeeded if not row.iteration.is_baseline]
+    baseline_rows = [row for row in succeeded if row.iteration.is_baseline]
     numbers = [row.iteration.number for row in plotted]
     charts = []
     for index, metric in enumerate(metrics):
@@ -197,10 +331,111 @@ def _charts(metrics: list[SuccessMetric], rows: list[IterationRow]) -> list[Metr
             values=[row.cells[index].value for row in plotted],
             target=metric.target,
             minimum=metric.minimum,
+            stretch=metric.stretch,
+            baseline=_baseline_value(metric, baseline_rows, index),
+            baseline_points=[
+                (row.iteration.number, row.cells[index].value) for row in baseline_rows
+            ],
+            production_number=production_number if production_number in numbers else None,
             unit=metric.unit,
         )
         charts.append(MetricChart(metric=metric, element_id=f"chart-{metric.name}", figure=figure))
     return charts
+
+
+def _with_changes(rows: list[IterationRow], production: IterationRow | None) -> list[IterationRow]:
+    """Add to each cell its change from the previous succeeded model iteration and production."""
+    result = []
+    previous: IterationRow | None = None
+    for row in rows:
+        judged = row.iteration.status == IterationStatus.SUCCEEDED and not row.iteration.is_baseline
+        if not judged:
+            result.append(row)
+            continue
+        cells = []
+        for index, cell in enumerate(row.cells):
+            direction = cell.metric.direction
+            cells.append(
+                replace(
+                    cell,
+                    change_from_previous=(
+                        relative_change(
+                            value=cell.value,
+                            reference=previous.cells[index].value,
+                            direction=direction,
+                        )
+                        if previous is not None
+                        else None
+                    ),
+                    change_from_production=(
+                        relative_change(
+                            value=cell.value,
+                            reference=production.cells[index].value,
+                            direction=direction,
+                        )
+                        if production is not None and production.iteration.pk != row.iteration.pk
+                        else None
+                    ),
+                )
+            )
+        changed = replace(row, cells=cells)
+        result.append(changed)
+        previous = changed
+    return result
+
+
+def _next_date(project: Project, *, has_model: bool, today: datetime.date) -> NextDate | None:
+    if project.stage in (Stage.IN_PRODUCTION, Stage.RETIRED, Stage.REJECTED):
+        return None
+    if not has_model and project.first_model_by is not None:
+        return NextDate(
+            "first model", project.first_model_by, (project.first_model_by - today).days
+        )
+    if project.production_by is not None:
+        return NextDate("production", project.production_by, (project.production_by - today).days)
+    return None
+
+
+def dashboard_summary(
+    *,
+    project: Project,
+    metrics: list[SuccessMetric],
+    rows: list[IterationRow],
+    live: Deployment | None,
+    today: datetime.date,
+) -> DashboardSummary:
+    """Summarise a project from rows already loaded, without a query."""
+    model_metrics = model_metrics_of(metrics)
+    best = best_row(rows)
+    counted = [row for row in rows if not row.iteration.is_baseline]
+    succeeded = [row for row in counted if row.iteration.status == IterationStatus.SUCCEEDED]
+    health = project_health(
+        project=project,
+        metrics=metrics,
+        iteration_metrics=[row.iteration.metrics for row in succeeded],
+        iterations_used=len(counted),
+        today=today,
+    )
+    return DashboardSummary(
+        best=best,
+        metric_count=len(model_metrics),
+        minimums_met=best.minimum_met_count if best else 0,
+        targets_met=best.met_count if best else 0,
+        live_deployment=live,
+        health=health,
+        next_date=_next_date(project, has_model=bool(succeeded), today=today),
+        iterations_used=len(counted),
+        iteration_budget=project.expected_iterations,
+    )
+
+
+def _filter_options(iterations: list[Iteration], datasets: list[DatasetVersion]) -> FilterOptions:
+    used_datasets = {iteration.dataset_id for iteration in iterations}
+    return FilterOptions(
+        datasets=[dataset for dataset in datasets if dataset.pk in used_datasets],
+        recipes=sorted({iteration.recipe for iteration in iterations}),
+        authors=sorted({iteration.created_by.get_username() for iteration in iterations}),
+    )
 
 
 def stage_next_step(*, stage: str, framing_pending: bool, live: bool = False) -> str:
@@ -279,13 +514,32 @@ def unread_notification_count(*, user: AbstractBaseUser | AnonymousUser) -> int:
     return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
 
 
-def project_dashboard(*, project: Project) -> ProjectDashboard:
-    """Collect everything the project page shows, in a fixed number of queries."""
+def _live_production(deployments: list[Deployment]) -> Deployment | None:
+    return next(
+        (
+            deployment
+            for deployment in deployments
+            if deployment.status == DeploymentStatus.LIVE and deployment.environment == PRODUCTION
+        ),
+        None,
+    )
+
+
+def project_dashboard(
+    *, project: Project, filters: DashboardFilters | None = None
+) -> ProjectDashboard:
+    """Collect everything the project page shows, in a fixed number of queries.
+
+    ``filters`` narrow the charts and the scorecard. The summary, the best iteration and the
+    health always judge every iteration, so a filter cannot hide that a project is off track.
+    """
+    filters = filters or DashboardFilters()
     metrics = list(project.metrics.all())
-    model_metrics = _model_metrics(metrics)
+    model_metrics = model_metrics_of(metrics)
     iterations = list(
         Iteration.objects.filter(project=project)
         .select_related("dataset", "created_by")
+        .defer(*HEAVY_ITERATION_FIELDS, *HEAVY_DATASET_FIELDS)
         .order_by("number")
     )
     approvals = list(
@@ -299,37 +553,46 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
         for approval in approvals
         if approval.status == RequestStatus.PENDING and approval.gate == Gate.PROMOTION
     }
-    rows = [
+    deployments = list(
+        Deployment.objects.filter(project=project)
+        .select_related("iteration", "created_by")
+        .defer(*(f"iteration__{name}" for name in HEAVY_ITERATION_FIELDS))
+        .order_by("-created_at", "-id")
+    )
+    live = _live_production(deployments)
+    all_rows = [
         iteration_row(
             iteration, model_metrics, has_pending_promotion=iteration.pk in pending_iteration_ids
         )
         for iteration in iterations
     ]
-    deployments = list(
-        Deployment.objects.filter(project=project)
-        .select_related("iteration", "created_by")
+    production_row = next(
+        (row for row in all_rows if live is not None and row.iteration.pk == live.iteration_id),
+        None,
+    )
+    all_rows = _with_changes(all_rows, production_row)
+    rows = [row for row in all_rows if filters.matches(row.iteration)]
+    datasets = list(
+        DatasetVersion.objects.filter(project=project)
+        .select_related("created_by")
+        .defer("profile", "schema")
         .order_by("-created_at", "-id")
     )
-    live = next(
-        (
-            deployment
-            for deployment in deployments
-            if deployment.status == DeploymentStatus.LIVE and deployment.environment == PRODUCTION
-        ),
-        None,
+    summary = dashboard_summary(
+        project=project, metrics=metrics, rows=all_rows, live=live, today=timezone.localdate()
     )
     return ProjectDashboard(
         project=project,
         metrics=metrics,
         model_metrics=model_metrics,
         rows=rows,
-        best=_best_row(rows),
-        charts=_charts(model_metrics, rows),
-        datasets=list(
-            DatasetVersion.objects.filter(project=project)
-            .select_related("created_by")
-            .order_by("-created_at", "-id")
+        best=summary.best,
+        charts=_charts(
+            model_metrics,
+            rows,
+            production_number=production_row.iteration.number if production_row else None,
         ),
+        datasets=datasets,
         deployments=deployments,
         live_deployment=live,
         approvals=approvals,
@@ -338,11 +601,15 @@ def project_dashboard(*, project: Project) -> ProjectDashboard:
             .select_related("user")
             .order_by("user__username", "role")
         ),
-        health=project_health_report(project=project),
+        health=summary.health,
         framing=framing_status(project=project, approvals=approvals, live=live is not None),
         comments=list(comment_list(project=project)),
         pending_approvals=[a for a in approvals if a.status == RequestStatus.PENDING],
         observed_metrics=metric_observation_latest(project=project, metrics=metrics),
+        summary=summary,
+        filters=filters,
+        filter_options=_filter_options(iterations, datasets),
+        all_rows=all_rows,
     )
 
 
@@ -373,7 +640,7 @@ def user_projects(*, user: AbstractBaseUser | AnonymousUser) -> list[ProjectSumm
     )
     summaries = []
     for project in projects:
-        metrics = _model_metrics(list(project.metrics.all()))
+        metrics = model_metrics_of(list(project.metrics.all()))
         iterations = list(project.iterations.all())
         rows = [iteration_row(iteration, metrics) for iteration in iterations]
         live_deployments: list[Deployment] = project.live_deployments
@@ -381,7 +648,7 @@ def user_projects(*, user: AbstractBaseUser | AnonymousUser) -> list[ProjectSumm
             ProjectSummary(
                 project=project,
                 headline_metric=metrics[0] if metrics else None,
-                best=_best_row(rows),
+                best=best_row(rows),
                 live_deployment=live_deployments[0] if live_deployments else None,
                 iteration_count=sum(1 for iteration in iterations if not iteration.is_baseline),
             )

@@ -1,36 +1,60 @@
-// Draw plotly figures whose JSON the server embedded with the plotly_figure template tag.
+// Draw plotly figures whose JSON the server put in the data-plotly-figure attribute of each
+// chart canvas (the plotly_figure template tag).
 // Figures inside fragments that HTMX swaps in are drawn after each swap. The whole document
 // is scanned because an outerHTML swap replaces the element that the event names.
+// The same file is inlined into the offline project report, so it must not fetch anything.
 (function () {
   "use strict";
 
-  var PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var REMOVED_BUTTONS = ["lasso2d", "select2d"];
+
+  function plotConfig(canvas) {
+    return {
+      responsive: true,
+      displaylogo: false,
+      modeBarButtonsToRemove: REMOVED_BUTTONS,
+      // The camera button saves a PNG named after the project and the chart, at twice the
+      // on-screen resolution so that it stays sharp in slides.
+      toImageButtonOptions: {
+        format: "png",
+        filename: canvas.dataset.exportName || canvas.id || "chart",
+        scale: 2,
+      },
+    };
+  }
 
   function drawFigures(root) {
     if (typeof window.Plotly === "undefined") {
       return;
     }
-    var nodes = root.querySelectorAll("script[type='application/json'][data-plotly-figure]");
-    nodes.forEach(function (node) {
-      var canvas = node.parentElement && node.parentElement.querySelector(".chart-canvas");
-      if (!canvas || canvas.dataset.drawn === "true") {
+    var canvases = root.querySelectorAll(".chart-canvas[data-plotly-figure]");
+    canvases.forEach(function (canvas) {
+      if (canvas.dataset.drawn === "true") {
         return;
       }
       canvas.dataset.drawn = "true";
       var figure;
       try {
-        figure = JSON.parse(node.textContent);
+        figure = JSON.parse(canvas.dataset.plotlyFigure);
       } catch (error) {
         canvas.textContent = "This chart could not be read.";
         return;
       }
-      window.Plotly.newPlot(canvas, figure.data || [], figure.layout || {}, PLOT_CONFIG);
+      // A figure that sets its own height (legends below, long bar lists) gets a taller frame.
+      if (figure.layout && figure.layout.height) {
+        canvas.style.height = figure.layout.height + "px";
+      }
+      window.Plotly.newPlot(canvas, figure.data || [], figure.layout || {}, plotConfig(canvas));
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      drawFigures(document);
+    });
+  } else {
     drawFigures(document);
-  });
+  }
   document.addEventListener("htmx:afterSwap", function () {
     drawFigures(document);
   });

@@ -7,7 +7,8 @@ from typing import Any
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+from django.utils.text import slugify
 
 from apps.approvals.selectors import inbox_for_user
 from apps.dashboards.selectors import unread_notification_count as unread_count_for
@@ -17,21 +18,28 @@ from apps.projects.models import Project
 
 register = template.Library()
 
-# The same escapes as django.utils.html.json_script, so the JSON cannot close the element.
-_JSON_SCRIPT_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+# Changes smaller than this, in percent, round to 0.0% at one decimal, so they count as none.
+UNCHANGED_PERCENT = 0.05
 
 
 @register.simple_tag
-def plotly_figure(figure: dict[str, Any], element_id: str, label: str = "") -> SafeString:
-    """Render a plotly figure as a canvas and a JSON script element that charts.js draws."""
-    payload = json.dumps(figure, cls=DjangoJSONEncoder).translate(_JSON_SCRIPT_ESCAPES)
+def plotly_figure(
+    figure: dict[str, Any], element_id: str, label: str = "", filename: str = ""
+) -> SafeString:
+    """Render a plotly figure as a canvas whose ``data-plotly-figure`` attribute charts.js draws.
+
+    The JSON sits in an attribute, not in a script element, because HTMX (configured with
+    ``allowScriptTags: false``) removes every script element from the fragments it swaps in.
+    ``filename`` names the PNG that the chart's "download as image" button saves, without
+    the extension; it defaults to ``element_id``.
+    """
     return format_html(
         '<div class="chart-frame"><div class="chart-canvas" id="{}" role="img" '
-        'aria-label="{}"></div><script type="application/json" data-plotly-figure>{}</script>'
-        "</div>",
+        'aria-label="{}" data-export-name="{}" data-plotly-figure="{}"></div></div>',
         element_id,
         label,
-        mark_safe(payload),  # noqa: S308 - escaped above as json_script does
+        slugify(filename or element_id) or "chart",
+        json.dumps(figure, cls=DjangoJSONEncoder),
     )
 
 
@@ -70,3 +78,22 @@ def unread_notification_count(context: template.Context) -> int:
 def readiness(project: Project) -> ReadinessReport:
     """Judge the project's saved suitability checklist without a database query."""
     return readiness_verdict(project.suitability or {})
+
+
+@register.filter
+def percent_change(value: float | None) -> str:
+    """Format a change in percent with its sign, where positive means better; empty if None."""
+    if value is None or not math.isfinite(value):
+        return ""
+    if abs(value) < UNCHANGED_PERCENT:
+        return "±0%"
+    sign = "+" if value > 0 else "\u2212"  # a typographic minus, as wide as the plus
+    return f"{sign}{abs(value):.1f}%"
+
+
+@register.filter
+def change_class(value: float | None) -> str:
+    """Return the CSS class for a change: better, worse or unchanged."""
+    if value is None or not math.isfinite(value) or abs(value) < UNCHANGED_PERCENT:
+        return "change-none"
+    return "change-better" if value > 0 else "change-worse"

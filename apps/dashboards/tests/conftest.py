@@ -69,3 +69,33 @@ def make_iteration(
         return Iteration.objects.create(**defaults)
 
     return make
+
+
+def evaluation_for(*, shift: float = 0.0, threshold: float = 0.3) -> dict[str, Any]:
+    """Return holdout curves in the shape ``Iteration.evaluation`` stores for a classifier."""
+    grid = [index / 10 for index in range(11)]
+    return {
+        "roc": {
+            "fpr": grid,
+            "tpr": [min(1.0, value**0.5 + shift) for value in grid],
+            "auc": 0.9 + shift,
+        },
+        "pr": {
+            "recall": grid,
+            "precision": [1.0 - value / 2 + shift for value in grid],
+            "average_precision": 0.8 + shift,
+        },
+        "calibration": {
+            "mean_predicted": [0.1, 0.5, 0.9],
+            "fraction_positive": [0.05 + shift, 0.5, 0.95],
+        },
+        "confusion": {"labels": ["0", "1"], "matrix": [[50, 5], [3, 42]], "threshold": threshold},
+        "cost_curve": {
+            "thresholds": grid,
+            "expected_cost": [abs(value - threshold) * 100 + 10 for value in grid],
+        },
+        "feature_importance": [
+            {"feature": "radius", "importance": 0.6 - shift},
+            {"feature": "texture", "importance": 0.3 + shift},
+        ],
+    }

@@ -1,6 +1,7 @@
 import json
 import re
 from collections.abc import Callable
+from html import unescape
 from typing import Any
 
 import pytest
@@ -19,10 +20,8 @@ ClientFor = Callable[[User], Client]
 
 
 def _figures(html: str) -> list[dict[str, Any]]:
-    blocks = re.findall(
-        r'<script type="application/json" data-plotly-figure>(.*?)</script>', html, re.S
-    )
-    return [json.loads(block) for block in blocks]
+    blocks = re.findall(r'data-plotly-figure="([^"]*)"', html)
+    return [json.loads(unescape(block)) for block in blocks]
 
 
 def _inline_scripts(html: str) -> list[str]:
