@@ -1,91 +1,105 @@
 """Read and check uploaded tables: stream to disk while hashing, detect the format, parse, profile.
 
 Nothing here touches the database or the storage backend, so services can run every check
-before they write anything.
+before they write anything. CSV files are parsed by ``pyarrow.csv`` into one Arrow table,
+which the checks and the profile read in place, so no second copy of the data is made.
 """
 
-import codecs
 import csv
 import hashlib
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pa_parquet
 from django.core.files.uploadedfile import UploadedFile
 
 from apps.core.errors import InvalidInput, PayloadTooLarge
+from apps.datasets.dialect import (
+    CSV_DELIMITERS,
+    CSV_ENCODINGS,
+    CSV_QUOTECHARS,
+    SNIFF_BYTES,
+    CsvDialect,
+    csv_dialect_detect,
+    encoding_detect,
+    head_encoding_detect,
+    head_read,
+    head_text,
+    separators_detect,
+)
 from apps.datasets.models import DatasetFormat
+from apps.datasets.profile import (
+    ColumnKind,
+    column_kind,
+    nan_count,
+    pandas_dtype,
+    profile_compute,
+    schema_infer,
+    table_describe,
+)
+
+__all__ = [
+    "CSV_DELIMITERS",
+    "CSV_ENCODINGS",
+    "CSV_QUOTECHARS",
+    "ColumnKind",
+    "CsvDialect",
+    "ParsedTable",
+    "column_kind",
+    "csv_dialect_detect",
+    "dataset_frame_read",
+    "encoding_detect",
+    "format_detect",
+    "infinite_values_check",
+    "profile_compute",
+    "schema_infer",
+    "table_parse",
+    "target_check",
+    "target_warnings",
+    "upload_length_check",
+    "upload_spool",
+]
 
 logger = logging.getLogger(__name__)
 
 # Fewer labelled rows than this leave too little to split into training and holdout rows.
 MIN_TRAINING_ROWS = 10
+# A classification target with more classes than this is more likely an id or a number.
+MAX_CLASSES_BEFORE_WARNING = 50
 
 PARQUET_MAGIC = b"PAR1"
-# A text column counts as categorical when it has at most this many distinct values, or when
-# distinct values make up at most half of its rows. A more varied column counts as free text.
-CATEGORICAL_MAX_DISTINCT = 50
-
-# Separators the delimiter detection chooses from. Anything else reads as a comma-separated file.
-CSV_DELIMITERS = ",;\t|"
-# The delimiter and quote character are guessed from whole lines within this many leading bytes.
-SNIFF_BYTES = 64 * 1024
+# Room for the multipart boundaries and the other form fields around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Column types are inferred from the first block this size, then fixed for the whole parse.
+# Fixed types let Arrow convert and free each parsed block at once, which keeps the peak
+# memory near the size of the final table instead of holding every parsed block.
+TYPE_INFERENCE_BLOCK_BYTES = 1024 * 1024
+# A column whose later values do not fit the type inferred from the first block is parsed
+# again with its type inferred over the whole file. After this many such parses every
+# column is inferred over the whole file.
+TYPE_RETRIES = 3
+CONVERSION_ERROR_COLUMN = re.compile(r"In CSV column #(\d+): CSV conversion error")
 ENCODING_CHECK_CHUNK_BYTES = 1024 * 1024
-HISTOGRAM_BINS = 10
-TOP_VALUES = 10
-# Category labels longer than this are cut in the profile, which only serves to display them.
-PROFILE_VALUE_MAX_LENGTH = 80
-
-
-class ColumnKind:
-    NUMERIC = "numeric"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    CATEGORICAL = "categorical"
-    DATETIME = "datetime"
-    TEXT = "text"
-
-
-@dataclass(frozen=True)
-class SpooledUpload:
-    """An upload copied to a local temporary file, with its hash and the first bytes."""
-
-    path: Path
-    sha256: str
-    size_bytes: int
-    head: bytes
-
-
-@dataclass(frozen=True)
-class CsvDialect:
-    """The text encoding (a Python codec name), delimiter and quote character of a CSV file."""
-
-    encoding: str
-    delimiter: str = ","
-    quotechar: str = '"'
-
-    def as_json(self) -> dict[str, str]:
-        return {"encoding": self.encoding, "delimiter": self.delimiter, "quotechar": self.quotechar}
-
-    @classmethod
-    def from_json(cls, stored: Mapping[str, Any]) -> "CsvDialect":
-        return cls(
-            encoding=str(stored["encoding"]),
-            delimiter=str(stored.get("delimiter", ",")),
-            quotechar=str(stored.get("quotechar", '"')),
-        )
+# Encodings tried in turn when later bytes contradict the one detected from the head.
+ENCODING_FALLBACKS = {"utf-8": ("cp1252", "latin-1"), "cp1252": ("latin-1",)}
+# pyarrow decodes UTF-8 natively and every other encoding through Python's codecs.
+ARROW_NATIVE_ENCODINGS = {"utf-8": "utf8", "utf-8-sig": "utf8"}
 
 
 @dataclass
 class ParsedTable:
     format: str
-    frame: pd.DataFrame
+    table: pa.Table
     schema: list[dict[str, str]]
     warnings: list[str] = field(default_factory=list)
     dialect: CsvDialect | None = None
@@ -98,7 +112,21 @@ class ParsedTable:
 
     @property
     def row_count(self) -> int:
-        return len(self.frame)
+        return int(self.table.num_rows)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [str(name) for name in self.table.column_names]
+
+
+@dataclass(frozen=True)
+class SpooledUpload:
+    """An upload copied to a local temporary file, with its hash and the first bytes."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    head: bytes
 
 
 def upload_spool(uploaded_file: UploadedFile[bytes], *, max_bytes: int) -> SpooledUpload:
@@ -107,7 +135,7 @@ def upload_spool(uploaded_file: UploadedFile[bytes], *, max_bytes: int) -> Spool
     The caller deletes ``path``. Raises PayloadTooLarge as soon as the copy passes ``max_bytes``.
     """
     if uploaded_file.size is not None and uploaded_file.size > max_bytes:
-        raise _too_large(max_bytes)
+        raise upload_too_large(max_bytes)
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -118,7 +146,7 @@ def upload_spool(uploaded_file: UploadedFile[bytes], *, max_bytes: int) -> Spool
             for chunk in uploaded_file.chunks():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise _too_large(max_bytes)
+                    raise upload_too_large(max_bytes)
                 if len(head) < 8:
                     head = (head + chunk)[:8]
                 digest.update(chunk)
@@ -129,12 +157,28 @@ def upload_spool(uploaded_file: UploadedFile[bytes], *, max_bytes: int) -> Spool
     return SpooledUpload(path=path, sha256=digest.hexdigest(), size_bytes=size, head=head)
 
 
-def _too_large(max_bytes: int) -> PayloadTooLarge:
+def upload_too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"The file is larger than the {max_bytes / 1024 / 1024:.0f} MiB upload limit. "
         "Upload a sample or a Parquet file, which is smaller than the same CSV.",
         field="file",
     )
+
+
+def upload_length_check(meta: Mapping[str, Any], *, max_bytes: int) -> None:
+    """Raise PayloadTooLarge when the request's declared length exceeds the upload limit.
+
+    Call it before anything reads the request body, so an oversized upload gets its 413
+    before its bytes are received. The limit allows ``MULTIPART_OVERHEAD_BYTES`` more for the
+    multipart boundaries and the other form fields. A request without a declared length is
+    left to ``upload_spool``, which stops copying at the limit.
+    """
+    try:
+        declared = int(meta.get("CONTENT_LENGTH") or 0)
+    except (TypeError, ValueError):
+        return
+    if declared > max_bytes + MULTIPART_OVERHEAD_BYTES:
+        raise upload_too_large(max_bytes)
 
 
 def format_detect(*, filename: str, head: bytes) -> str:
@@ -143,166 +187,300 @@ def format_detect(*, filename: str, head: bytes) -> str:
     return DatasetFormat.CSV
 
 
-def table_parse(path: Path, *, file_format: str) -> ParsedTable:
-    """Parse a spooled file and infer its schema. Raises InvalidInput on field ``file``."""
+def table_parse(
+    path: Path, *, file_format: str, dialect_choice: Mapping[str, str] | None = None
+) -> ParsedTable:
+    """Parse a spooled file and infer its schema and profile. Raises InvalidInput on ``file``.
+
+    ``dialect_choice`` may hold ``encoding``, ``delimiter`` and ``quotechar`` chosen by the
+    user. Each given value replaces what detection finds, and the file is then read exactly
+    so, without the encoding fallbacks of detection.
+    """
     if path.stat().st_size == 0:
         raise InvalidInput("The file is empty.", field="file")
     if file_format == DatasetFormat.PARQUET:
-        frame = _parquet_read(path)
-        dialect = None
+        table = _parquet_read(path)
+        used_dialect = None
     else:
-        dialect = csv_dialect_detect(path)
-        frame = _csv_read(path, dialect=dialect)
-    schema = schema_infer(frame)
+        dialect = _dialect_choose(path, choice=dialect_choice or {})
+        table, used_dialect = csv_table_read(path, dialect=dialect)
+        if table.num_rows == 0:
+            raise InvalidInput("The file has a header but no data rows.", field="file")
+    schema, profile = table_describe(table)
     return ParsedTable(
-        format=file_format,
-        frame=frame,
-        schema=schema,
-        dialect=dialect,
-        profile=profile_compute(frame, schema=schema),
+        format=file_format, table=table, schema=schema, dialect=used_dialect, profile=profile
+    )
+
+
+def _dialect_choose(path: Path, *, choice: Mapping[str, str]) -> CsvDialect | None:
+    allowed = {
+        "encoding": CSV_ENCODINGS,
+        "delimiter": tuple(CSV_DELIMITERS),
+        "quotechar": tuple(CSV_QUOTECHARS),
+    }
+    given = {key: value for key, value in choice.items() if key in allowed and value}
+    if not given:
+        return None
+    for key, value in given.items():
+        if value not in allowed[key]:
+            options = ", ".join(repr(option) for option in allowed[key])
+            raise InvalidInput(f"The {key} {value!r} is not one of {options}.", field=key)
+    detected = csv_dialect_detect(path)
+    return CsvDialect(
+        encoding=given.get("encoding", detected.encoding),
+        delimiter=given.get("delimiter", detected.delimiter),
+        quotechar=given.get("quotechar", detected.quotechar),
     )
 
 
 def dataset_frame_read(
     path: str | Path, *, file_format: str, detected: Mapping[str, Any] | None = None
 ) -> pd.DataFrame:
-    """Read a stored dataset file into a frame, with the same options as at upload.
+    """Read a stored dataset file into a frame, with the same parser and options as at upload.
 
     ``detected`` is the dataset version's stored ``detected`` field. Without it the encoding
     and separators of a CSV are detected again, which gives the upload's result for the same
-    bytes as long as the detection rules stay unchanged.
+    bytes as long as the detection rules stay unchanged. Numbers, booleans and text get the
+    dtypes that ``pandas.read_csv`` gives them. Columns that Arrow reads as dates or
+    timestamps become ``datetime64`` columns.
     """
     if file_format == DatasetFormat.PARQUET:
-        return _parquet_read(Path(path))
-    dialect = CsvDialect.from_json(detected) if detected else csv_dialect_detect(Path(path))
-    return _csv_frame_read(Path(path), dialect=dialect)
+        table = _parquet_read(Path(path))
+    else:
+        dialect = CsvDialect.from_json(detected) if detected else None
+        table, _ = csv_table_read(Path(path), dialect=dialect)
+    return table.to_pandas(date_as_object=False)
 
 
-def _csv_frame_read(path: Path, *, dialect: CsvDialect) -> pd.DataFrame:
-    return pd.read_csv(
-        path,
-        encoding=dialect.encoding,
-        sep=dialect.delimiter,
-        quotechar=dialect.quotechar,
-        skip_blank_lines=True,
-        low_memory=False,
+def csv_table_read(path: Path, *, dialect: CsvDialect | None = None) -> tuple[pa.Table, CsvDialect]:
+    """Parse a CSV file into an Arrow table and return it with the dialect that read it.
+
+    Without ``dialect`` the dialect is detected from the head of the file, and a detected
+    encoding is replaced when the whole file contradicts it: UTF-8 by cp1252, and cp1252 by
+    ISO-8859-1. A given ``dialect`` is used as it is.
+    """
+    head = head_read(path)
+    if dialect is not None:
+        _binary_check(head, encoding=dialect.encoding)
+        return _csv_decoded_read(path, dialect=dialect, fallbacks=()), dialect
+    encoding = head_encoding_detect(head)
+    text = head_text(head, encoding=encoding)
+    detected = separators_detect(text, encoding=encoding, truncated=len(head) == SNIFF_BYTES)
+    _binary_check(head, encoding=encoding)
+    fallbacks = ENCODING_FALLBACKS.get(encoding, ())
+    for candidate in (encoding, *fallbacks):
+        dialect = _with_encoding(detected, candidate)
+        try:
+            return _csv_decoded_read(path, dialect=dialect, fallbacks=fallbacks), dialect
+        except _EncodingMismatch:
+            logger.info("CSV is not %s beyond its first bytes, trying the next encoding", candidate)
+    raise _not_valid_text(path, encoding=encoding)
+
+
+class _EncodingMismatch(Exception):
+    """The file has bytes that the encoding under trial cannot decode."""
+
+
+def _csv_decoded_read(path: Path, *, dialect: CsvDialect, fallbacks: tuple[str, ...]) -> pa.Table:
+    """Parse with ``dialect``. Raise _EncodingMismatch when fallbacks remain, else InvalidInput."""
+    try:
+        table = _csv_arrow_read(path, dialect=dialect)
+    except UnicodeDecodeError:
+        if dialect.encoding in ENCODING_FALLBACKS and fallbacks:
+            raise _EncodingMismatch from None
+        raise _not_valid_text(path, encoding=dialect.encoding) from None
+    # pyarrow keeps a column whose bytes are not valid UTF-8 as binary instead of text.
+    if _has_undecoded_column(table):
+        if dialect.encoding in ENCODING_FALLBACKS and fallbacks:
+            raise _EncodingMismatch
+        raise _not_valid_text(path, encoding=dialect.encoding)
+    return table
+
+
+def _with_encoding(dialect: CsvDialect, encoding: str) -> CsvDialect:
+    return CsvDialect(encoding=encoding, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
+
+
+def _has_undecoded_column(table: pa.Table) -> bool:
+    return any(
+        pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type)
+        for column_type in table.schema.types
     )
 
 
-def csv_dialect_detect(path: Path) -> CsvDialect:
-    """Detect the encoding, delimiter and quote character of a CSV file."""
-    encoding = encoding_detect(path)
-    with path.open(encoding=encoding, newline="") as text:
-        try:
-            sample = text.read(SNIFF_BYTES)
-        except UnicodeDecodeError:
-            # The full check in _csv_check reports the line, so any dialect will do until then.
-            return CsvDialect(encoding=encoding)
-    # A cut last line would skew the field counts that the sniffer compares.
-    if len(sample) == SNIFF_BYTES and "\n" in sample:
-        sample = sample[: sample.rindex("\n") + 1]
-    try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        # The sniffer wants a separator that every sampled line uses equally often, which a
-        # file with ragged rows lacks. The header then decides, so that the ragged rows get
-        # reported by line in _csv_check.
-        return CsvDialect(encoding=encoding, delimiter=_header_delimiter(sample))
-    quotechar = sniffed.quotechar if sniffed.quotechar in {'"', "'"} else '"'
-    return CsvDialect(encoding=encoding, delimiter=sniffed.delimiter, quotechar=quotechar)
+def _binary_check(head: bytes, *, encoding: str) -> None:
+    # UTF-16 text is half zero bytes, so there only the decoded text can show binary data.
+    if encoding == "utf-16":
+        has_nul = "\x00" in head_text(head, encoding=encoding)
+    else:
+        has_nul = b"\x00" in head
+    if has_nul:
+        raise InvalidInput(
+            "The file is not a text CSV: it contains binary data (a NUL byte) in its first "
+            f"{SNIFF_BYTES // 1024} KiB. Upload a CSV or a Parquet file.",
+            field="file",
+        )
 
 
-def _header_delimiter(sample: str) -> str:
-    """Return the candidate separator found most often on the first line, comma on a tie or none."""
-    first_line = sample.split("\n", 1)[0]
-    counts = {delimiter: first_line.count(delimiter) for delimiter in CSV_DELIMITERS}
-    best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])
-    return best if counts[best] > counts[","] else ","
+def _not_valid_text(path: Path, *, encoding: str) -> InvalidInput:
+    line = _decode_error_line(path, encoding=encoding)
+    where = f" (invalid bytes near line {line})" if line else ""
+    return InvalidInput(
+        f"The file is not valid {encoding} text{where}. Upload a CSV saved as UTF-8, "
+        "or a Parquet file.",
+        field="file",
+    )
 
 
-def encoding_detect(path: Path) -> str:
-    """Return the codec that decodes the file: by its byte order mark, else UTF-8, else cp1252.
-
-    Bytes that are not valid UTF-8 are read as cp1252, the Windows variant of Latin-1, and
-    as ISO-8859-1 when they use the five byte values that cp1252 leaves undefined.
-    """
+def _decode_error_line(path: Path, *, encoding: str) -> int | None:
+    """Return the line of the first byte that ``encoding`` cannot decode, None when all decode."""
+    decoder = codecs_incremental(encoding)
+    line = 1
     with path.open("rb") as raw:
-        head = raw.read(4)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if _decodes_as(path, "utf-8"):
-        return "utf-8"
-    if _decodes_as(path, "cp1252"):
-        return "cp1252"
-    return "latin-1"
+        while True:
+            chunk = raw.read(ENCODING_CHECK_CHUNK_BYTES)
+            try:
+                line += decoder.decode(chunk, final=not chunk).count("\n")
+            except UnicodeDecodeError as error:
+                prefix = codecs_incremental(encoding, errors="replace").decode(chunk[: error.start])
+                return line + prefix.count("\n")
+            if not chunk:
+                return None
 
 
-def _decodes_as(path: Path, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
+def codecs_incremental(encoding: str, *, errors: str = "strict") -> Any:
+    import codecs
+
+    return codecs.getincrementaldecoder(encoding)(errors=errors)
+
+
+def _csv_arrow_read(path: Path, *, dialect: CsvDialect) -> pa.Table:
+    """Parse with pyarrow, types inferred from the first block. Raises InvalidInput on ``file``."""
+    invalid_rows: list[pa_csv.InvalidRow] = []
+
+    def invalid_row_record(row: pa_csv.InvalidRow) -> str:
+        invalid_rows.append(row)
+        return "error"
+
+    read_options = pa_csv.ReadOptions(
+        encoding=ARROW_NATIVE_ENCODINGS.get(dialect.encoding, dialect.encoding),
+        block_size=TYPE_INFERENCE_BLOCK_BYTES,
+    )
+    parse_options = pa_csv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quotechar,
+        double_quote=True,
+        # Quoted values may span lines. pyarrow then splits blocks at quote-aware boundaries.
+        newlines_in_values=True,
+        ignore_empty_lines=True,
+        invalid_row_handler=invalid_row_record,
+    )
     try:
-        with path.open("rb") as raw:
-            while chunk := raw.read(ENCODING_CHECK_CHUNK_BYTES):
-                decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+        first_block = pa_csv.open_csv(
+            path,
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=pa_csv.ConvertOptions(strings_can_be_null=True),
+        )
+        inferred = first_block.schema
+        first_block.close()
+        names = [str(name) for name in inferred.names]
+        _header_check(names)
+        # Columns empty in the first block get their type from the whole file.
+        pinned = {
+            name: column_type
+            for name, column_type in zip(names, inferred.types, strict=True)
+            if not pa.types.is_null(column_type)
+        }
+        return _csv_read_pinned(path, read_options, parse_options, pinned=pinned, names=names)
+    except pa.ArrowInvalid as error:
+        if invalid_rows:
+            raise _ragged_row_error(path, dialect=dialect, row=invalid_rows[0]) from None
+        raise _parse_error(error) from None
 
 
-def _csv_check(path: Path, *, dialect: CsvDialect) -> list[str]:
-    """Walk the CSV once with the csv module and return its header.
-
-    pandas silently pads rows with too few fields and renames duplicate headers, so the
-    structure is checked here first, row by row, without loading the file into memory.
-    """
-    with path.open(encoding=dialect.encoding, newline="") as text:
-        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
+def _csv_read_pinned(
+    path: Path,
+    read_options: pa_csv.ReadOptions,
+    parse_options: pa_csv.ParseOptions,
+    *,
+    pinned: dict[str, pa.DataType],
+    names: list[str],
+) -> pa.Table:
+    for _attempt in range(TYPE_RETRIES):
         try:
+            return pa_csv.read_csv(
+                path,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=pa_csv.ConvertOptions(
+                    strings_can_be_null=True, column_types=pinned
+                ),
+            )
+        except pa.ArrowInvalid as error:
+            match = CONVERSION_ERROR_COLUMN.search(str(error))
+            if match is None:
+                raise
+            name = names[int(match.group(1))]
+            logger.info("column '%s' does not fit its first-block type: %s", name, error)
+            pinned.pop(name, None)
+    return pa_csv.read_csv(
+        path,
+        read_options=read_options,
+        parse_options=parse_options,
+        convert_options=pa_csv.ConvertOptions(strings_can_be_null=True),
+    )
+
+
+def _parse_error(error: pa.ArrowInvalid) -> InvalidInput:
+    message = str(error)
+    if "Empty CSV file" in message:
+        return InvalidInput("The file has no header and no data rows.", field="file")
+    logger.info("rejected CSV upload: %s", message)
+    return InvalidInput(f"The CSV could not be parsed: {message}", field="file")
+
+
+def _ragged_row_error(path: Path, *, dialect: CsvDialect, row: pa_csv.InvalidRow) -> InvalidInput:
+    """Name the line of the first row whose field count differs from the header's.
+
+    pyarrow does not report line numbers, so the file is read again with the csv module,
+    which only happens for a file that is rejected anyway.
+    """
+    located = _ragged_line_find(path, dialect=dialect)
+    if located is not None:
+        line, fields, expected = located
+    else:
+        line, fields, expected = None, row.actual_columns, row.expected_columns
+    problem = "too many" if fields > expected else "too few"
+    where = f"Line {line}" if line else f"The row '{row.text[:80]}'"
+    return InvalidInput(
+        f"{where} has {problem} fields: {fields} instead of {expected} as in the header. "
+        "Check the quoting and separators on that line.",
+        field="file",
+    )
+
+
+def _ragged_line_find(path: Path, *, dialect: CsvDialect) -> tuple[int, int, int] | None:
+    """Return (line, fields, expected fields) of the first ragged row, or None if none is found."""
+    try:
+        with path.open(encoding=dialect.encoding, newline="", errors="replace") as text:
+            reader = csv.reader(text, delimiter=dialect.delimiter, quotechar=dialect.quotechar)
             header: list[str] | None = None
-            data_rows = 0
             for row in reader:
                 if not row:
                     continue
                 if header is None:
                     header = row
-                    _header_check(header, line=reader.line_num)
-                    continue
-                if len(row) != len(header):
-                    problem = "too many" if len(row) > len(header) else "too few"
-                    raise InvalidInput(
-                        f"Line {reader.line_num} has {problem} fields: {len(row)} instead of "
-                        f"{len(header)} as in the header. Check the quoting and separators "
-                        "on that line.",
-                        field="file",
-                    )
-                data_rows += 1
-        except UnicodeDecodeError:
-            raise InvalidInput(
-                f"The file is not valid {dialect.encoding} text (invalid bytes near line "
-                f"{max(reader.line_num, 1)}). Upload a CSV saved as UTF-8, or a Parquet file.",
-                field="file",
-            ) from None
-        except csv.Error as error:
-            if "NUL" in str(error):
-                message = (
-                    f"The file is not a text CSV: line {reader.line_num + 1} contains binary "
-                    "data. Upload a CSV or a Parquet file."
-                )
-            else:
-                message = f"The CSV could not be read near line {reader.line_num + 1}: {error}."
-            raise InvalidInput(message, field="file") from None
-    if header is None:
-        raise InvalidInput("The file has no header and no data rows.", field="file")
-    if data_rows == 0:
-        raise InvalidInput("The file has a header but no data rows.", field="file")
-    return header
+                elif len(row) != len(header):
+                    return reader.line_num, len(row), len(header)
+    except csv.Error:
+        return None
+    return None
 
 
-def _header_check(header: list[str], *, line: int) -> None:
+def _header_check(names: list[str], *, line: int = 1) -> None:
     seen: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
+    for position, name in enumerate(names, start=1):
         if not name.strip():
             raise InvalidInput(
                 f"Column {position} on line {line} has an empty name. Give every column a name.",
@@ -317,162 +495,53 @@ def _header_check(header: list[str], *, line: int) -> None:
         seen[name] = position
 
 
-def _csv_read(path: Path, *, dialect: CsvDialect) -> pd.DataFrame:
-    # UTF-16 text is half zero bytes, so only the decoded text can show binary data there,
-    # which the csv module reports as a NUL character in _csv_check.
-    if dialect.encoding != "utf-16":
-        with path.open("rb") as raw:
-            if b"\x00" in raw.read(8192):
-                raise InvalidInput(
-                    "The file is not a text CSV: it contains binary data. "
-                    "Upload a CSV or a Parquet file.",
-                    field="file",
-                )
-    header = _csv_check(path, dialect=dialect)
+def _parquet_read(path: Path) -> pa.Table:
     try:
-        frame = _csv_frame_read(path, dialect=dialect)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        raise InvalidInput(f"The CSV could not be parsed: {error}", field="file") from None
-    if [str(name) for name in frame.columns] != header:
-        raise InvalidInput(
-            "The CSV header could not be read consistently. Check for quoted line breaks "
-            "in the column names.",
-            field="file",
-        )
-    return frame
-
-
-def _parquet_read(path: Path) -> pd.DataFrame:
-    import pyarrow
-    import pyarrow.parquet
-
-    try:
-        table = pyarrow.parquet.read_table(path)
-    except (pyarrow.ArrowException, OSError) as error:
+        table = pa_parquet.read_table(path)
+    except (pa.ArrowException, OSError) as error:
         # Arrow's message names the server's temporary file, so it stays in the log.
         logger.info("rejected upload as Parquet: %s", error)
         raise InvalidInput(
-            "The file is not a valid Parquet file (no Parquet footer found). Upload a Parquet "
-            "file, or a CSV with a .csv name.",
+            "The file is not a valid Parquet file (its footer or data pages could not be "
+            "read). Upload a Parquet file, or a CSV with a .csv name.",
             field="file",
         ) from None
     names = [str(name) for name in table.column_names]
     if not names:
         raise InvalidInput("The Parquet file has no columns.", field="file")
-    _header_check(names, line=1)
+    _header_check(names)
     if table.num_rows == 0:
         raise InvalidInput("The Parquet file has no data rows.", field="file")
-    try:
-        return table.to_pandas()
-    except (pyarrow.ArrowException, ValueError) as error:
-        raise InvalidInput(
-            f"The Parquet file uses types that cannot be loaded: {error}", field="file"
-        ) from None
+    return _parquet_columns_flatten(table)
 
 
-def schema_infer(frame: pd.DataFrame) -> list[dict[str, str]]:
-    return [
-        {"name": str(name), "dtype": str(frame[name].dtype), "kind": column_kind(frame[name])}
-        for name in frame.columns
-    ]
-
-
-def profile_compute(frame: pd.DataFrame, *, schema: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Summarize each column: missing share, distinct count, and a histogram.
-
-    Numeric and integer columns also get min, max and mean, and a histogram of
-    ``HISTOGRAM_BINS`` equal-width bins over their finite values. Every other column gets its
-    ``TOP_VALUES`` most frequent values. Non-finite numbers are stored as None, because JSON
-    and PostgreSQL's jsonb have no NaN.
-    """
-    rows = len(frame)
-    profile: list[dict[str, Any]] = []
-    for column in schema:
-        series = frame[column["name"]]
-        missing = int(series.isna().sum())
-        entry: dict[str, Any] = {
-            "name": column["name"],
-            "kind": column["kind"],
-            "missing": missing,
-            "missing_share": round(missing / rows, 4) if rows else 0.0,
-            "distinct": int(series.nunique(dropna=True)),
-        }
-        if column["kind"] in {ColumnKind.NUMERIC, ColumnKind.INTEGER}:
-            entry.update(_numeric_profile(series))
-        else:
-            entry["top_values"] = _top_values(series)
-        profile.append(entry)
-    return profile
-
-
-def _numeric_profile(series: "pd.Series[Any]") -> dict[str, Any]:
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return {"min": None, "max": None, "mean": None, "histogram": []}
-    counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
-    return {
-        "min": _json_number(finite.min()),
-        "max": _json_number(finite.max()),
-        "mean": _json_number(finite.mean()),
-        "histogram": [
-            {"low": _json_number(low), "high": _json_number(high), "count": int(count)}
-            for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
-        ],
-    }
-
-
-def _top_values(series: "pd.Series[Any]") -> list[dict[str, Any]]:
-    counts = series.value_counts(dropna=True).head(TOP_VALUES)
-    return [
-        {"value": str(value)[:PROFILE_VALUE_MAX_LENGTH], "count": int(count)}
-        for value, count in counts.items()
-    ]
-
-
-def _json_number(value: Any) -> float | None:
-    number = float(value)
-    return number if np.isfinite(number) else None
-
-
-def column_kind(series: "pd.Series[Any]") -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return ColumnKind.BOOLEAN
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return ColumnKind.DATETIME
-    if pd.api.types.is_integer_dtype(series):
-        return ColumnKind.INTEGER
-    if pd.api.types.is_numeric_dtype(series):
-        return ColumnKind.NUMERIC
-    values = series.dropna()
-    if values.empty:
-        return ColumnKind.CATEGORICAL
-    if _looks_like_dates(values):
-        return ColumnKind.DATETIME
-    distinct = values.nunique()
-    if distinct <= CATEGORICAL_MAX_DISTINCT or distinct <= len(values) / 2:
-        return ColumnKind.CATEGORICAL
-    return ColumnKind.TEXT
-
-
-def _looks_like_dates(values: "pd.Series[Any]") -> bool:
-    sample = values.head(200).astype(str)
-    # ISO 8601 only: guessing day-first or month-first formats would misread half the world.
-    if not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
-        return False
-    parsed = pd.to_datetime(sample, format="ISO8601", errors="coerce")
-    return bool(parsed.notna().all())
+def _parquet_columns_flatten(table: pa.Table) -> pa.Table:
+    """Decode dictionary columns, and reject nested columns, which no recipe can encode."""
+    for index, (name, column_type) in enumerate(
+        zip(table.column_names, table.schema.types, strict=True)
+    ):
+        if pa.types.is_dictionary(column_type):
+            decoded = pc.cast(table.column(index), column_type.value_type)
+            table = table.set_column(index, name, decoded)
+        elif pa.types.is_nested(column_type) or pa.types.is_binary(column_type):
+            raise InvalidInput(
+                f"The Parquet column '{name}' has the type {column_type}, which cannot be "
+                "used as a feature. Store it as numbers or text, or drop it.",
+                field="file",
+            )
+    return table
 
 
 def infinite_values_check(table: ParsedTable) -> None:
     """Reject numeric columns holding infinity, which no estimator can train on."""
-    numeric = table.frame.select_dtypes(include="number")
-    for column in numeric.columns:
-        infinite = np.isinf(numeric[column].to_numpy(dtype="float64", na_value=np.nan))
-        if infinite.any():
-            first_line = int(infinite.nonzero()[0][0]) + 2
+    for name, column in zip(table.column_names, table.table.columns, strict=True):
+        if not pa.types.is_floating(column.type):
+            continue
+        infinite = pc.is_inf(column)
+        if pc.any(infinite).as_py():
+            first_line = int(pc.index(infinite, True).as_py()) + 2
             raise InvalidInput(
-                f"The column '{column}' contains an infinite value (first on line {first_line} "
+                f"The column '{name}' contains an infinite value (first on line {first_line} "
                 "for a CSV), which no model can train on. Replace it with a finite number or "
                 "leave the cell empty.",
                 field="file",
@@ -481,7 +550,7 @@ def infinite_values_check(table: ParsedTable) -> None:
 
 def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str]:
     """Check the target column for the project's task type and return warnings."""
-    columns = [str(name) for name in table.frame.columns]
+    columns = table.column_names
     if target not in columns:
         raise InvalidInput(
             f"The target column '{target}' is not in the file. Available columns: "
@@ -494,39 +563,90 @@ def target_check(table: ParsedTable, *, target: str, task_type: str) -> list[str
             field="file",
         )
 
-    values = table.frame[target]
-    missing = int(values.isna().sum())
-    if missing == len(values):
+    values = table.table.column(target)
+    rows = len(values)
+    missing = values.null_count + nan_count(values)
+    if missing == rows:
         raise InvalidInput(f"The target column '{target}' has no values.", field="target")
-    warnings: list[str] = []
-    if missing:
-        first_line = int(values.isna().to_numpy().nonzero()[0][0]) + 2
-        warnings.append(
-            f"The target column '{target}' is missing in {missing} of {len(values)} rows "
-            f"(first on line {first_line} for a CSV). Training skips those rows."
-        )
-
-    present = values.dropna()
-    if len(present) < MIN_TRAINING_ROWS:
-        warnings.append(
-            f"Only {len(present)} rows have a target value; training needs at least "
-            f"{MIN_TRAINING_ROWS}, so every iteration on this version will fail."
-        )
-    if task_type == "classification" and present.nunique() < 2:
+    column_type = values.type
+    column_profile = next(entry for entry in table.profile if entry["name"] == target)
+    if task_type == "classification" and column_profile["distinct"] < 2:
+        first_value = pc.drop_null(values)[0].as_py()
         raise InvalidInput(
-            f"The target column '{target}' has a single value ({present.iloc[0]}). "
+            f"The target column '{target}' has a single value ({first_value}). "
             "Classification needs at least two classes.",
             field="target",
         )
-    if task_type == "regression" and not pd.api.types.is_numeric_dtype(present):
-        raise InvalidInput(
-            f"The target column '{target}' is not numeric (type {values.dtype}), so it "
-            "cannot be the target of a regression project.",
-            field="target",
-        )
-    if task_type == "regression" and pd.api.types.is_bool_dtype(present):
+    if task_type == "regression" and pa.types.is_boolean(column_type):
         raise InvalidInput(
             f"The target column '{target}' is boolean. Frame the project as classification.",
             field="target",
         )
+    if task_type == "regression" and not (
+        pa.types.is_integer(column_type) or pa.types.is_floating(column_type)
+    ):
+        raise InvalidInput(
+            f"The target column '{target}' is not numeric (type {pandas_dtype(values)}), so it "
+            "cannot be the target of a regression project.",
+            field="target",
+        )
+
+    first_missing_line = None
+    if missing:
+        is_missing = pc.is_null(values, nan_is_null=True)
+        first_missing_line = int(pc.index(is_missing, True).as_py()) + 2
+    return target_warnings(
+        column_profile=column_profile,
+        rows=rows,
+        task_type=task_type,
+        first_missing_line=first_missing_line,
+    )
+
+
+def target_warnings(
+    *,
+    column_profile: Mapping[str, Any],
+    rows: int,
+    task_type: str,
+    first_missing_line: int | None = None,
+) -> list[str]:
+    """Return the warnings about a target column that do not stop an upload.
+
+    Only the stored profile is read, so the dataset page shows the same warnings as the
+    upload. ``first_missing_line`` adds where the first missing target is, when known.
+    """
+    target = column_profile["name"]
+    missing = int(column_profile["missing"])
+    warnings: list[str] = []
+    if missing:
+        where = f" (first on line {first_missing_line} for a CSV)" if first_missing_line else ""
+        warnings.append(
+            f"The target column '{target}' is missing in {missing} of {rows} rows{where}. "
+            "Training skips those rows."
+        )
+
+    labelled = rows - missing
+    if labelled < MIN_TRAINING_ROWS:
+        warnings.append(
+            f"Only {labelled} rows have a target value; training needs at least "
+            f"{MIN_TRAINING_ROWS}, so every iteration on this version will fail."
+        )
+    if task_type != "classification":
+        return warnings
+
+    classes = int(column_profile["distinct"])
+    if classes > MAX_CLASSES_BEFORE_WARNING:
+        warnings.append(
+            f"The target column '{target}' has {classes} classes. Check that it is the "
+            "column to predict and not an id or a measurement."
+        )
+    top_values = column_profile.get("top_values") or []
+    # The profile lists every class only when there are few enough of them.
+    if labelled >= MIN_TRAINING_ROWS and classes == len(top_values):
+        single = [str(item["value"]) for item in top_values if int(item["count"]) < 2]
+        if single:
+            warnings.append(
+                f"The classes {', '.join(single)} of '{target}' have a single row each, so "
+                "they cannot appear in both the training and the holdout rows."
+            )
     return warnings

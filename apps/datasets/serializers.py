@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.datasets.dialect import CSV_DELIMITERS, CSV_ENCODINGS, CSV_QUOTECHARS
 from apps.datasets.models import DatasetVersion
 
 
@@ -14,6 +15,21 @@ class DatasetUploadSerializer(serializers.Serializer[Any]):
     )
     name = serializers.CharField(max_length=200, help_text="Dataset name; versions count per name.")
     target = serializers.CharField(max_length=255, help_text="Name of the column to predict.")
+    encoding = serializers.ChoiceField(
+        choices=list(CSV_ENCODINGS),
+        required=False,
+        help_text="CSV text encoding to use instead of the detected one.",
+    )
+    delimiter = serializers.ChoiceField(
+        choices=list(CSV_DELIMITERS),
+        required=False,
+        help_text="CSV delimiter to use instead of the detected one.",
+    )
+    quotechar = serializers.ChoiceField(
+        choices=list(CSV_QUOTECHARS),
+        required=False,
+        help_text="CSV quote character to use instead of the detected one.",
+    )
 
 
 class ColumnSerializer(serializers.Serializer[Any]):
@@ -39,6 +55,10 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
         help_text="Per column: missing count and share, distinct count; min, max, mean and a "
         "10-bin histogram for numbers; the 10 most frequent values otherwise.",
     )
+    duplicate_of = serializers.SerializerMethodField(
+        help_text="In the upload response only: the earliest version of this project with the "
+        'same sha256, as {"id", "name", "version"}, or null for content not seen before.'
+    )
     warnings = serializers.SerializerMethodField(
         help_text="Findings of the upload that did not stop it; only in the upload response."
     )
@@ -60,9 +80,16 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
             "created_by",
             "detected",
             "profile",
+            "duplicate_of",
             "warnings",
         ]
         read_only_fields = fields
+
+    def get_duplicate_of(self, dataset: DatasetVersion) -> dict[str, Any] | None:
+        earlier = getattr(dataset, "duplicate_of", None)
+        if earlier is None:
+            return None
+        return {"id": earlier.pk, "name": earlier.name, "version": earlier.version}
 
     def get_warnings(self, dataset: DatasetVersion) -> list[str]:
         return list(getattr(dataset, "warnings", []))

@@ -1,4 +1,5 @@
 import logging
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -33,13 +34,17 @@ def dataset_create(
     uploaded_file: UploadedFile[bytes],
     name: str,
     target_column: str,
+    dialect_choice: Mapping[str, str] | None = None,
 ) -> DatasetVersion:
     """Store an uploaded CSV or Parquet file as the next version of dataset ``name``.
 
     Every check runs before anything is written, and a failure while writing removes the
     stored file again, so a rejected upload leaves neither a row nor a file. Uploading the
-    same bytes twice creates a new version that shares the stored file and its sha256.
-    The returned object carries the upload's non-fatal findings in ``warnings``.
+    same bytes twice creates a new version that shares the stored file and its sha256, and
+    the returned object names the project's earliest version with that sha256 in
+    ``duplicate_of`` (None for new content). The returned object carries the upload's
+    non-fatal findings in ``warnings``. ``dialect_choice`` replaces detected CSV settings,
+    as ``table_parse`` describes.
     """
     name = (name or "").strip()
     target_column = (target_column or "").strip()
@@ -56,7 +61,7 @@ def dataset_create(
     spooled = upload_spool(uploaded_file, max_bytes=settings.DATASET_MAX_UPLOAD_BYTES)
     try:
         file_format = format_detect(filename=filename, head=spooled.head)
-        table = table_parse(spooled.path, file_format=file_format)
+        table = table_parse(spooled.path, file_format=file_format, dialect_choice=dialect_choice)
         warnings = target_check(table, target=target_column, task_type=project.task_type)
         infinite_values_check(table)
         storage_name = f"datasets/{project.slug}/{spooled.sha256}.{file_format}"
@@ -72,6 +77,17 @@ def dataset_create(
                         saved_name = default_storage.save(storage_name, File(source))
                     stored_here = True
                     storage_name = saved_name
+                duplicate_of = (
+                    DatasetVersion.objects.filter(project=project, sha256=spooled.sha256)
+                    .order_by("created_at", "id")
+                    .first()
+                )
+                if duplicate_of is not None:
+                    warnings.append(
+                        f"The same content (sha256 {spooled.sha256[:12]}…) was uploaded "
+                        f"before as {duplicate_of.name} v{duplicate_of.version}. This version "
+                        "shares its stored file."
+                    )
                 latest = DatasetVersion.objects.filter(project=project, name=name).aggregate(
                     latest=Max("version")
                 )["latest"]
@@ -108,6 +124,7 @@ def dataset_create(
                         "format": file_format,
                         "detected": table.detected,
                         "warnings": warnings,
+                        "duplicate_of": duplicate_of.pk if duplicate_of else None,
                     },
                 )
                 baseline_iterations_start(project=project, user=user, dataset=dataset)
@@ -120,6 +137,7 @@ def dataset_create(
 
     # Warnings are shown once, after the upload, so they live on the returned object only.
     setattr(dataset, "warnings", warnings)  # noqa: B010
+    setattr(dataset, "duplicate_of", duplicate_of)  # noqa: B010
     logger.info(
         "dataset %s v%s uploaded to project %s: %s rows, sha256 %s",
         dataset.name,

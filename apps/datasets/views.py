@@ -1,22 +1,39 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from apps.accounts.access import project_get_for_user
 from apps.accounts.permissions import Action
-from apps.core.errors import PortalError
+from apps.core.errors import PayloadTooLarge, PortalError
 from apps.core.views import form_add_portal_error
 from apps.datasets.forms import DatasetUploadForm
+from apps.datasets.ingest import target_warnings, upload_length_check
+from apps.datasets.models import DatasetVersion
 from apps.datasets.selectors import dataset_get
 from apps.datasets.services import dataset_create
+from apps.projects.models import Project
 
 
+@csrf_exempt  # The size check must run before the CSRF check parses the body.
 @login_required
 def dataset_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, action=Action.UPLOAD_DATASET)
+    if request.method == "POST":
+        try:
+            upload_length_check(request.META, max_bytes=settings.DATASET_MAX_UPLOAD_BYTES)
+        except PayloadTooLarge as error:
+            context = {"project": project, "form": DatasetUploadForm(), "upload_error": error}
+            return render(request, "datasets/dataset_form.html", context, status=413)
+    return _dataset_form_submit(request, project)
+
+
+@csrf_protect
+def _dataset_form_submit(request: HttpRequest, project: Project) -> HttpResponse:
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -26,6 +43,7 @@ def dataset_create_view(request: HttpRequest, slug: str) -> HttpResponse:
                 uploaded_file=form.cleaned_data["file"],
                 name=form.cleaned_data["name"],
                 target_column=form.cleaned_data["target"],
+                dialect_choice=form.dialect_choice(),
             )
         except PortalError as error:
             form_add_portal_error(form, error)
@@ -46,11 +64,28 @@ def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "dataset": dataset,
         "delimiter_name": DELIMITER_NAMES.get(dataset.detected.get("delimiter", ""), ""),
         "profile": profile_display(dataset.profile),
+        "target": target_display(dataset, task_type=project.task_type),
     }
     return render(request, "datasets/dataset_detail.html", context)
 
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def target_display(dataset: DatasetVersion, *, task_type: str) -> dict[str, Any] | None:
+    """Return the target column's profile with the warnings to read before training."""
+    column_profile = next(
+        (entry for entry in dataset.profile if entry.get("name") == dataset.target_column), None
+    )
+    if column_profile is None:
+        return None
+    return {
+        "profile": column_profile,
+        "classes": column_profile.get("distinct") if task_type == "classification" else None,
+        "warnings": target_warnings(
+            column_profile=column_profile, rows=dataset.row_count, task_type=task_type
+        ),
+    }
 
 
 def profile_display(profile: list[dict[str, Any]]) -> list[dict[str, Any]]:

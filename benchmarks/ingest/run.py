@@ -4,7 +4,10 @@ Run from the repository root: ``.venv/bin/python benchmarks/ingest/run.py [--row
 Each measurement runs in its own subprocess, so one parse's memory cannot inflate another's
 peak. Time is the wall-clock time of the parse call. Peak memory is the subprocess's peak
 resident memory after the parse minus its value just before, so the interpreter and the
-imported libraries are not counted. Both parsers read the same file in the same run.
+imported libraries are not counted. Both parsers read the same file in the same run, in
+alternating order, ``--repeat`` times each. The reported time is each parser's fastest run,
+because on a shared machine the slower runs measure the other load. The reported peak is
+each parser's largest.
 """
 
 import argparse
@@ -65,13 +68,23 @@ def measure(parser: str, path: Path) -> dict[str, float]:
         import django
 
         django.setup()
-        from apps.datasets.ingest import table_parse
+        from apps.datasets.ingest import csv_table_read
+        from apps.datasets.profile import table_describe
 
         before = _peak_rss_bytes()
         started = time.perf_counter()
-        table = table_parse(path, file_format="csv")
+        # The two steps of table_parse for a CSV, timed apart to show where the time goes.
+        table, _ = csv_table_read(path)
+        parsed = time.perf_counter()
+        table_describe(table)
         seconds = time.perf_counter() - started
-        rows = table.row_count
+        rows = table.num_rows
+        return {
+            "seconds": seconds,
+            "parse_seconds": parsed - started,
+            "peak_bytes": _peak_rss_bytes() - before,
+            "rows": rows,
+        }
     else:
         import pyarrow.csv
 
@@ -94,9 +107,17 @@ def _measure_in_subprocess(parser: str, path: Path) -> dict[str, float]:
     return result
 
 
+def _best_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Return the fastest run's times with the largest peak memory of all runs."""
+    fastest = dict(min(runs, key=lambda run: run["seconds"]))
+    fastest["peak_bytes"] = max(run["peak_bytes"] for run in runs)
+    return fastest
+
+
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.add_argument("--rows", type=int, default=1_000_000, help="Rows in the CSV.")
+    arguments.add_argument("--repeat", type=int, default=3, help="Runs of each parser.")
     arguments.add_argument("--measure", nargs=2, metavar=("PARSER", "PATH"), help=argparse.SUPPRESS)
     options = arguments.parse_args()
     if options.measure:
@@ -113,14 +134,21 @@ def main() -> None:
             f"generated {options.rows:,} rows x {COLUMNS} columns, {size / 1024**2:.1f} MiB "
             f"in {time.perf_counter() - started:.1f}s"
         )
-        portal = _measure_in_subprocess("portal", path)
-        arrow = _measure_in_subprocess("arrow", path)
+        portal_runs: list[dict[str, float]] = []
+        arrow_runs: list[dict[str, float]] = []
+        for _ in range(max(options.repeat, 1)):
+            arrow_runs.append(_measure_in_subprocess("arrow", path))
+            portal_runs.append(_measure_in_subprocess("portal", path))
+        portal = _best_of(portal_runs)
+        arrow = _best_of(arrow_runs)
 
     time_ratio = portal["seconds"] / arrow["seconds"]
     memory_ratio = portal["peak_bytes"] / size
     arrow_memory_ratio = arrow["peak_bytes"] / size
     print(
         f"table_parse:          {portal['seconds']:7.2f}s  peak {portal['peak_bytes'] / 1024**2:8.1f} MiB"
+        f"  (parse and checks {portal['parse_seconds']:.2f}s, "
+        f"schema and profile {portal['seconds'] - portal['parse_seconds']:.2f}s)"
     )
     print(
         f"pyarrow.csv.read_csv: {arrow['seconds']:7.2f}s  peak {arrow['peak_bytes'] / 1024**2:8.1f} MiB"
@@ -129,6 +157,8 @@ def main() -> None:
     print(
         f"time ratio (table_parse / pyarrow): {time_ratio:.2f}x, goal <= {TIME_RATIO_GOAL}x: {verdict}"
     )
+    parse_ratio = portal["parse_seconds"] / arrow["seconds"]
+    print(f"parse and checks alone / pyarrow: {parse_ratio:.2f}x")
     verdict = "met" if memory_ratio <= MEMORY_RATIO_GOAL else "missed"
     print(
         f"memory ratio (table_parse peak / file size): {memory_ratio:.2f}x, "

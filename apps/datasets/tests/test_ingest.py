@@ -1,7 +1,7 @@
 import codecs
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
 import pytest
 
 from apps.core.errors import InvalidInput
@@ -60,8 +60,8 @@ def test_parse_reads_columns_with_detected_delimiter(tmp_path, delimiter):
 
     table = table_parse(_write(tmp_path, text.encode()), file_format="csv")
 
-    assert list(table.frame.columns) == ["id", "note, quoted", "label"]
-    assert table.frame["note, quoted"].tolist() == ["x, y", "z"]
+    assert table.column_names == ["id", "note, quoted", "label"]
+    assert table.table.column("note, quoted").to_pylist() == ["x, y", "z"]
     assert table.detected == {"encoding": "utf-8", "delimiter": delimiter, "quotechar": '"'}
 
 
@@ -70,8 +70,8 @@ def test_parse_latin1_keeps_accented_header_and_value(tmp_path):
 
     table = table_parse(path, file_format="csv")
 
-    assert list(table.frame.columns) == ["café", "prix", "label"]
-    assert table.frame["café"].tolist() == ["thé", "crème"]
+    assert table.column_names == ["café", "prix", "label"]
+    assert table.table.column("café").to_pylist() == ["thé", "crème"]
     assert table.detected["encoding"] == "cp1252"
     assert table.detected["delimiter"] == ";"
 
@@ -86,8 +86,8 @@ def test_parse_latin1_keeps_accented_header_and_value(tmp_path):
 def test_parse_strips_bom_and_quotes_from_header(tmp_path, content):
     table = table_parse(_write(tmp_path, content), file_format="csv")
 
-    assert list(table.frame.columns) == ["größe", "é name", "label"]
-    assert table.frame["é name"].tolist() == ["a"]
+    assert table.column_names == ["größe", "é name", "label"]
+    assert table.table.column("é name").to_pylist() == ["a"]
 
 
 def test_ragged_row_found_with_detected_delimiter(tmp_path):
@@ -118,11 +118,11 @@ def test_frame_read_without_stored_detection_detects_again(tmp_path):
 
 
 def test_profile_numbers_of_small_column():
-    frame = pd.DataFrame(
+    table = pa.table(
         {"x": [1.0, 2.0, None, 4.0, 2.0], "colour": ["red", "blue", "red", None, "red"]}
     )
 
-    x, colour = profile_compute(frame, schema=schema_infer(frame))
+    x, colour = profile_compute(table, schema=schema_infer(table))
 
     assert x["missing"] == 1
     assert x["missing_share"] == 0.2
@@ -141,9 +141,9 @@ def test_profile_numbers_of_small_column():
 
 
 def test_profile_of_empty_numeric_column_has_no_nan():
-    frame = pd.DataFrame({"x": pd.Series([None, None], dtype="float64")})
+    table = pa.table({"x": pa.array([None, None], type=pa.float64())})
 
-    (x,) = profile_compute(frame, schema=schema_infer(frame))
+    (x,) = profile_compute(table, schema=schema_infer(table))
 
     assert x["missing_share"] == 1.0
     assert x["min"] is None
