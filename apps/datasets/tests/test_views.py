@@ -158,3 +158,18 @@ def test_dataset_page_shows_detection_and_profile_bars(
     assert "width: 100%;" in response.text
     assert "width: 33%;" in response.text
     assert "<script" not in response.text.split("Column profile", 1)[1]
+
+
+def test_upload_page_rejects_post_without_csrf_token(
+    project: Project, alice: User, breast_cancer_csv: Path
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+
+    response = client.post(
+        reverse("dataset-create", args=[project.slug]),
+        {"file": _upload(breast_cancer_csv), "name": "biopsies", "target": "diagnosis"},
+    )
+
+    assert response.status_code == 403
+    assert not DatasetVersion.objects.filter(project=project).exists()
