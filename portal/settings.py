@@ -11,6 +11,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -232,6 +233,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.deployments.tasks.reap_stale_deployments",
         "schedule": 60.0,
     },
+    "send-notification-digests": {
+        "task": "apps.audit.tasks.send_notification_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -252,6 +257,23 @@ DATASET_MAX_UPLOAD_BYTES = env.int("PORTAL_DATASET_MAX_UPLOAD_BYTES", default=20
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 PREDICT_MAX_INSTANCES = env.int("PORTAL_PREDICT_MAX_INSTANCES", default=10_000)
+# Prediction requests with a larger body get 413 before it is read. It stays below
+# DATA_UPLOAD_MAX_MEMORY_SIZE, which Django enforces as a 400.
+PREDICT_MAX_BODY_BYTES = env.int("PORTAL_PREDICT_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+# Seconds a serving process reuses what it read about the live version and rollouts; a new
+# live version, a rollback or a retirement reaches every process within this bound.
+SERVING_REFRESH_SECONDS = env.float("PORTAL_SERVING_REFRESH_SECONDS", default=2.0)
+# Seconds the predict endpoint reuses a verified token and project membership; a revoked
+# token or a removed member is refused within this bound. 0 checks the database every time.
+SERVING_ACCESS_CACHE_SECONDS = env.float("PORTAL_SERVING_ACCESS_CACHE_SECONDS", default=2.0)
+# Share of prediction requests (0 to 1) written to the prediction log; shadow rollouts score
+# only logged requests.
+PREDICTION_LOG_SAMPLE_RATE = env.float("PORTAL_PREDICTION_LOG_SAMPLE_RATE", default=1.0)
+PREDICTION_LOG_INPUTS = env.bool("PORTAL_PREDICTION_LOG_INPUTS", default=False)
+PREDICTION_LOG_BACKGROUND = env.bool("PORTAL_PREDICTION_LOG_BACKGROUND", default=True)
+PREDICTION_LOG_FLUSH_SECONDS = env.float("PORTAL_PREDICTION_LOG_FLUSH_SECONDS", default=1.0)
+PREDICTION_LOG_BUFFER_MAX = env.int("PORTAL_PREDICTION_LOG_BUFFER_MAX", default=50_000)
+BATCH_MAX_UPLOAD_BYTES = env.int("PORTAL_BATCH_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 
 MAILERS = {
     "default": {
@@ -263,6 +285,8 @@ MAILERS = {
         ),
     },
 }
+# Links in notification emails start with this, such as https://portal.example.com.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

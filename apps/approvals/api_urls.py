@@ -21,6 +21,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-approval-reject",
     ),
     path(
+        "approvals/<int:pk>/request-changes/",
+        api.ApprovalRequestChangesView.as_view(),
+        name="api-approval-request-changes",
+    ),
+    path(
+        "approvals/<int:pk>/withdraw/",
+        api.WithdrawView.as_view(),
+        name="api-approval-withdraw",
+    ),
+    path(
+        "projects/<slug:slug>/retirements/",
+        api.RetirementRequestView.as_view(),
+        name="api-retirement-request",
+    ),
+    path(
+        "projects/<slug:slug>/policies/<str:gate>/",
+        api.PolicyView.as_view(),
+        name="api-approval-policy",
+    ),
+    path(
         "projects/<slug:slug>/iterations/<int:number>/promotions/",
         api.PromotionRequestView.as_view(),
         name="api-promotion-request",

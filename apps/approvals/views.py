@@ -1,5 +1,5 @@
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -9,18 +9,23 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from apps.accounts.access import project_get_for_user
+from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import Action
-from apps.approvals import services
-from apps.approvals.forms import DecisionForm
-from apps.approvals.models import ApprovalRequest
+from apps.approvals.evidence import approval_evidence
+from apps.approvals.forms import DecisionForm, PolicyForm
+from apps.approvals.models import ApprovalRequest, Gate, Verdict
+from apps.approvals.policies import policy_for, policy_snapshot, policy_update
 from apps.approvals.selectors import approval_get_for_user, inbox_for_user
+from apps.approvals.services import approval_decide, approval_withdraw
 from apps.core.errors import PortalError
+from apps.core.users import authenticated_user
 from apps.iterations.selectors import iteration_verdicts
 from apps.projects.models import SuccessMetric
 
 
 def _with_evidence(approvals: Iterable[ApprovalRequest]) -> list[dict[str, Any]]:
-    """Pair each request with its iteration's verdicts, reading all metrics in one query."""
+    """Pair each request with its verdicts, checklist, spec diff and charts."""
     approvals = list(approvals)
     metrics_by_project: dict[int, list[SuccessMetric]] = defaultdict(list)
     project_ids = {approval.project_id for approval in approvals}
@@ -28,20 +33,22 @@ def _with_evidence(approvals: Iterable[ApprovalRequest]) -> list[dict[str, Any]]
         "position", "id"
     ):
         metrics_by_project[metric.project_id].append(metric)
-    return [
-        {
-            "approval": approval,
-            "metrics": metrics_by_project[approval.project_id],
-            "verdicts": (
-                iteration_verdicts(
-                    iteration=approval.iteration, metrics=metrics_by_project[approval.project_id]
-                )
-                if approval.iteration is not None
-                else []
-            ),
-        }
-        for approval in approvals
-    ]
+    items = []
+    for approval in approvals:
+        metrics = metrics_by_project[approval.project_id]
+        items.append(
+            {
+                "approval": approval,
+                "metrics": metrics,
+                "verdicts": (
+                    iteration_verdicts(iteration=approval.iteration, metrics=metrics)
+                    if approval.iteration is not None
+                    else []
+                ),
+                **approval_evidence(approval=approval, metrics=metrics),
+            }
+        )
+    return items
 
 
 @login_required
@@ -64,44 +71,128 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "approval": approval,
             "project": approval.project,
             "can_decide": Action.DECIDE in approval.project.user_actions,
+            "can_withdraw": approval.requested_by_id == request.user.pk,
             "form": DecisionForm(),
         },
     )
 
 
-def _decide(
-    request: HttpRequest,
-    pk: int,
-    service: Callable[..., ApprovalRequest],
-    done_message: str,
-) -> HttpResponse:
-    approval = approval_get_for_user(user=request.user, approval_id=pk, action=Action.DECIDE)
-    form = DecisionForm(request.POST)
-    if not form.is_valid():
-        for error in form.errors.get("comment", []):
-            messages.error(request, str(error))
-    else:
-        try:
-            service(approval=approval, user=request.user, comment=form.cleaned_data["comment"])
-        except PortalError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, done_message.format(approval=approval))
+def _back(request: HttpRequest, approval_pk: int) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(target)
-    return redirect("approval-detail", pk=approval.pk)
+    return redirect("approval-detail", pk=approval_pk)
+
+
+def _decide(request: HttpRequest, pk: int, verdict: str, done_message: str) -> HttpResponse:
+    approval = approval_get_for_user(user=request.user, approval_id=pk, action=Action.DECIDE)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+    else:
+        try:
+            approval_decide(
+                approval=approval,
+                user=authenticated_user(request),
+                verdict=verdict,
+                comment=form.cleaned_data["comment"],
+                override_justification=form.cleaned_data["override_justification"],
+            )
+        except PortalError as error:
+            messages.error(request, error.message)
+            for line in error.errors.get("checks", []):
+                messages.error(request, line)
+        else:
+            messages.success(request, done_message.format(approval=approval))
+    return _back(request, approval.pk)
 
 
 @login_required
 @require_POST
 def approval_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, services.approval_approve, "You approved request {approval.pk}.")
+    return _decide(request, pk, Verdict.APPROVE, "You approved request {approval.pk}.")
 
 
 @login_required
 @require_POST
 def approval_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, services.approval_reject, "You rejected request {approval.pk}.")
+    return _decide(request, pk, Verdict.REJECT, "You rejected request {approval.pk}.")
+
+
+@login_required
+@require_POST
+def approval_request_changes(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(
+        request, pk, Verdict.REQUEST_CHANGES, "You asked for changes to request {approval.pk}."
+    )
+
+
+@login_required
+@require_POST
+def approval_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = approval_get_for_user(user=request.user, approval_id=pk, action=Action.VIEW)
+    try:
+        approval_withdraw(approval=approval, user=authenticated_user(request))
+    except PortalError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"You withdrew request {approval.pk}.")
+    return _back(request, approval.pk)
+
+
+@login_required
+def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show every gate's policy; owners and data scientists may change one per form post."""
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
+    can_edit = Action.EDIT_PROJECT in project.user_actions
+    choices = list(
+        Membership.objects.filter(project=project, role=Role.DECISION_MAKER)
+        .order_by("user__username")
+        .values_list("user__username", "user__username")
+    )
+    forms_by_gate: dict[str, PolicyForm] = {}
+    for gate in Gate.values:
+        snapshot = policy_snapshot(policy_for(project=project, gate=gate), project=project)
+        forms_by_gate[gate] = PolicyForm(initial=snapshot, approver_choices=choices, prefix=gate)
+    if request.method == "POST":
+        if not can_edit:
+            project_get_for_user(user=request.user, slug=slug, action=Action.EDIT_PROJECT)
+        gate = request.POST.get("gate", "")
+        if gate not in Gate.values:
+            messages.error(request, "Choose a gate: framing, promotion or retirement.")
+            return redirect("approval-policy", slug=slug)
+        form = PolicyForm(request.POST, approver_choices=choices, prefix=gate)
+        forms_by_gate[gate] = form
+        if form.is_valid():
+            changes = dict(form.cleaned_data)
+            if gate != Gate.PROMOTION:
+                # Only promotions have automatic checks, so their form shows no check fields.
+                changes = {
+                    key: changes[key]
+                    for key in ("approvals_required", "approvers", "supersede_pending")
+                }
+            elif changes["regression_tolerance"] is None:
+                del changes["regression_tolerance"]
+            try:
+                policy_update(
+                    project=project, gate=gate, user=authenticated_user(request), changes=changes
+                )
+            except PortalError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, f"Saved the {Gate(gate).label.lower()} policy.")
+                return redirect("approval-policy", slug=slug)
+    return render(
+        request,
+        "approvals/policy_edit.html",
+        {
+            "project": project,
+            "can_edit": can_edit,
+            "gates": [(gate, Gate(gate).label, forms_by_gate[gate]) for gate in Gate.values],
+        },
+        status=400 if request.method == "POST" else 200,
+    )

@@ -3,9 +3,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import Action
 from apps.audit.models import Notification
-from apps.audit.serializers import NotificationSerializer
-from apps.audit.services import notification_mark_read
+from apps.audit.selectors import production_history
+from apps.audit.serializers import NotificationPreferenceSerializer, NotificationSerializer
+from apps.audit.services import (
+    email_delivery_for,
+    notification_mark_read,
+    notification_preference_set,
+)
+from apps.core.api import ProjectAPIView
 from apps.core.users import authenticated_user
 
 
@@ -24,3 +31,52 @@ class NotificationReadAllView(APIView):
     def post(self, request: Request) -> Response:
         count = notification_mark_read(user_id=authenticated_user(request).pk)
         return Response({"marked_read": count})
+
+
+class NotificationPreferenceView(APIView):
+    """Read or set how the caller gets notifications by email."""
+
+    @extend_schema(responses=NotificationPreferenceSerializer)
+    def get(self, request: Request) -> Response:
+        user = authenticated_user(request)
+        return Response({"email_delivery": email_delivery_for(user_id=user.pk)})
+
+    @extend_schema(
+        request=NotificationPreferenceSerializer, responses=NotificationPreferenceSerializer
+    )
+    def put(self, request: Request) -> Response:
+        serializer = NotificationPreferenceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        preference = notification_preference_set(
+            user=authenticated_user(request),
+            email_delivery=serializer.validated_data["email_delivery"],
+        )
+        return Response({"email_delivery": preference.email_delivery})
+
+    patch = put
+
+
+class ProductionHistoryView(ProjectAPIView):
+    """Every version that was live in production, newest first, with who approved it."""
+
+    actions = {"get": Action.VIEW}
+
+    @extend_schema(responses={200: None})
+    def get(self, request: Request, slug: str) -> Response:
+        periods = production_history(project=self.project)
+        return Response(
+            [
+                {
+                    "deployment": period.deployment.pk,
+                    "iteration": period.iteration_number,
+                    "model_version": period.model_version,
+                    "live_from": period.live_from,
+                    "live_until": period.live_until,
+                    "approval": period.approval_id,
+                    "requested_by": period.requested_by,
+                    "approved_by": period.approved_by,
+                    "overrides": period.overrides,
+                }
+                for period in periods
+            ]
+        )

@@ -9,4 +9,14 @@ urlpatterns = [
         api.NotificationReadAllView.as_view(),
         name="api-notification-read",
     ),
+    path(
+        "notifications/preferences/",
+        api.NotificationPreferenceView.as_view(),
+        name="api-notification-preferences",
+    ),
+    path(
+        "projects/<slug:slug>/production-history/",
+        api.ProductionHistoryView.as_view(),
+        name="api-production-history",
+    ),
 ]

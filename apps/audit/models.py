@@ -78,6 +78,14 @@ class Notification(models.Model):
     url = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    by_email = models.BooleanField(
+        default=False, help_text="Whether the notification also goes out by email."
+    )
+    emailed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the notification went out by email, alone or in a digest; empty until then.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -85,3 +93,24 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}"
+
+
+class EmailDelivery(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediately, one email per notification"
+    DAILY_DIGEST = "daily_digest", "Once a day, in one digest email"
+    NONE = "none", "No email, in-app only"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice of email delivery for notifications; without a row, email is immediate."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    email_delivery = models.CharField(
+        max_length=16, choices=EmailDelivery.choices, default=EmailDelivery.IMMEDIATE
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.email_delivery} for {self.user_id}"

@@ -1,6 +1,8 @@
+from typing import Any
+
 from rest_framework import serializers
 
-from apps.audit.models import Notification
+from apps.audit.models import EmailDelivery, Notification
 
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
@@ -9,3 +11,11 @@ class NotificationSerializer(serializers.ModelSerializer[Notification]):
     class Meta:
         model = Notification
         fields = ["id", "kind", "message", "url", "project", "created_at", "read_at"]
+
+
+class NotificationPreferenceSerializer(serializers.Serializer[Any]):
+    email_delivery = serializers.ChoiceField(
+        choices=EmailDelivery.choices,
+        help_text="immediate: one email per notification; daily_digest: one email a day; "
+        "none: in-app only.",
+    )

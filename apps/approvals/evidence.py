@@ -1,0 +1,108 @@
+"""The evidence a decision maker sees next to a request: checklist, live version, spec diff, charts."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from apps.approvals.checks import checks_evaluate, live_deployment
+from apps.approvals.models import ApprovalRequest, RequestStatus, Verdict
+from apps.approvals.policies import policy_for
+from apps.dashboards.figures import Series, residuals_figure, roc_figure
+from apps.iterations.models import Iteration
+from apps.iterations.selectors import iteration_verdicts
+from apps.projects.models import SuccessMetric
+
+SPEC_FIELDS = ("recipe", "params", "seed", "test_size", "feature_columns")
+
+
+def _spec(iteration: Iteration) -> dict[str, Any]:
+    spec = {field: getattr(iteration, field) for field in SPEC_FIELDS}
+    spec["dataset"] = f"{iteration.dataset.name} v{iteration.dataset.version}"
+    spec["dataset_sha256"] = iteration.dataset.sha256
+    return spec
+
+
+def spec_diff(*, candidate: Iteration, live: Iteration | None) -> list[dict[str, Any]]:
+    """Return one row per spec field, with both values and whether they differ."""
+    candidate_spec = _spec(candidate)
+    live_spec = _spec(live) if live is not None else {}
+    return [
+        {
+            "field": field,
+            "candidate": value,
+            "live": live_spec.get(field),
+            "changed": live is not None and live_spec.get(field) != value,
+        }
+        for field, value in candidate_spec.items()
+    ]
+
+
+def _series(iteration: Iteration, key: str, x: str, y: str, summary: str | None) -> Series | None:
+    curve = (iteration.evaluation or {}).get(key)
+    if not isinstance(curve, dict) or x not in curve or y not in curve:
+        return None
+    return Series(
+        label=f"Iteration {iteration.number}",
+        x=curve[x],
+        y=curve[y],
+        summary=curve.get(summary) if summary else None,
+    )
+
+
+def _charts(candidate: Iteration, live: Iteration | None) -> list[dict[str, Any]]:
+    iterations = [candidate] if live is None or live.pk == candidate.pk else [candidate, live]
+    charts = []
+    roc = [s for it in iterations if (s := _series(it, "roc", "fpr", "tpr", "auc")) is not None]
+    if roc:
+        charts.append(
+            {"id": f"roc-{candidate.pk}", "label": "ROC curve", "figure": roc_figure(series=roc)}
+        )
+    residuals = [
+        s
+        for it in iterations
+        if (s := _series(it, "residuals", "predicted", "residual", None)) is not None
+    ]
+    if residuals:
+        charts.append(
+            {
+                "id": f"residuals-{candidate.pk}",
+                "label": "Residuals",
+                "figure": residuals_figure(series=residuals),
+            }
+        )
+    return charts
+
+
+def approval_evidence(
+    *, approval: ApprovalRequest, metrics: Sequence[SuccessMetric]
+) -> dict[str, Any]:
+    """Build the evidence of one request. Runs a few queries per request."""
+    policy = policy_for(project=approval.project, gate=approval.gate)
+    checks = (
+        checks_evaluate(approval=approval, policy=policy)
+        if approval.status == RequestStatus.PENDING
+        else []
+    )
+    approvals_given = sum(
+        1 for decision in approval.decisions.all() if decision.verdict == Verdict.APPROVE
+    )
+    evidence: dict[str, Any] = {
+        "checks": checks,
+        "has_failing_checks": any(check.failed for check in checks),
+        "approvals_required": policy.approvals_required,
+        "approvals_given": approvals_given,
+        "live_iteration": None,
+        "live_verdicts": [],
+        "spec_diff": [],
+        "charts": [],
+    }
+    candidate = approval.iteration
+    if candidate is None:
+        return evidence
+    live = live_deployment(approval.project)
+    live_iteration = live.iteration if live is not None else None
+    evidence["live_iteration"] = live_iteration
+    if live_iteration is not None:
+        evidence["live_verdicts"] = iteration_verdicts(iteration=live_iteration, metrics=metrics)
+    evidence["spec_diff"] = spec_diff(candidate=candidate, live=live_iteration)
+    evidence["charts"] = _charts(candidate, live_iteration)
+    return evidence
