@@ -1,23 +1,40 @@
 """Online prediction from the live deployment of a project, with an in-process model cache.
 
-Each worker process keeps the last model it loaded per project. A prediction reads the live
-deployment's id with one query and reloads the model only when that id changed, so a new
-live version replaces the old one in every process without a restart.
+Each serving process keeps the models it loaded, keyed by deployment or rollout id, and a
+routing entry per project: the live deployment and any open canary or shadow rollout. The
+routing entry is reread from the database at most every ``SERVING_REFRESH_SECONDS`` (and at
+once in the process that made a change), so a new live version replaces the cached one in
+every process within that bound, without a restart. A newly routed model is loaded and
+warmed with one held-out row before it serves its first request.
 """
 
 import logging
 import math
+import random
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 
 from apps.core.errors import Conflict, InvalidInput, PayloadTooLarge, Unprocessable
-from apps.deployments.models import PRODUCTION, Deployment, DeploymentStatus
+from apps.deployments import prediction_log
+from apps.deployments.models import (
+    PRODUCTION,
+    Deployment,
+    DeploymentStatus,
+    PredictionVariant,
+    Rollout,
+    RolloutMode,
+    RolloutStatus,
+)
 from apps.deployments.scoring import model_predict
 from apps.iterations import mlflow_adapter
+from apps.iterations.models import Iteration
 from apps.projects.models import Project, TaskType
 
 logger = logging.getLogger(__name__)
@@ -29,80 +46,178 @@ MAX_REPORTED_COLUMNS = 10
 MAX_COLUMN_NAME_LENGTH = 80
 
 NUMERIC_KINDS = frozenset({"numeric", "integer"})
+_NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    deployment_id: int
+    deployment_id: int | None
+    rollout_id: int | None
     model: Any
     feature_columns: list[str]
+    feature_set: frozenset[str]
     numeric_columns: frozenset[str]
     threshold: float | None
     task_type: str
     iteration_number: int
     model_version: str
 
+    @property
+    def all_numeric(self) -> bool:
+        return len(self.numeric_columns) == len(self.feature_columns)
 
-_cache: dict[int, ServedModel] = {}
+
+@dataclass(frozen=True)
+class Routing:
+    """What one project serves: the live deployment and the open rollout, if any."""
+
+    live_id: int | None
+    rollout_id: int | None
+    rollout_mode: str
+    share: float
+    expires_at: float
+
+
+_routing: dict[int, Routing] = {}
+_models: dict[tuple[str, int], ServedModel] = {}
 _cache_lock = threading.Lock()
-_load_locks: dict[int, threading.Lock] = {}
+_load_locks: dict[tuple[str, int], threading.Lock] = {}
 
 
-def live_deployment_id(*, project: Project, environment: str = PRODUCTION) -> int | None:
-    return (
+def routing_get(*, project_id: int, environment: str = PRODUCTION) -> Routing:
+    """Return the project's routing, rereading it once ``SERVING_REFRESH_SECONDS`` passed."""
+    now = time.monotonic()
+    cached = _routing.get(project_id)
+    if cached is not None and cached.expires_at > now:
+        return cached
+    live_id = (
         Deployment.objects.filter(
-            project_id=project.pk, environment=environment, status=DeploymentStatus.LIVE
+            project_id=project_id, environment=environment, status=DeploymentStatus.LIVE
         )
         .values_list("pk", flat=True)
         .first()
     )
+    rollout = (
+        Rollout.objects.filter(
+            project_id=project_id, environment=environment, status=RolloutStatus.ACTIVE
+        )
+        .values_list("pk", "mode", "share")
+        .first()
+    )
+    routing = Routing(
+        live_id=live_id,
+        rollout_id=rollout[0] if rollout else None,
+        rollout_mode=rollout[1] if rollout else "",
+        share=float(rollout[2]) if rollout else 0.0,
+        expires_at=now + float(settings.SERVING_REFRESH_SECONDS),
+    )
+    _routing[project_id] = routing
+    _models_evict(keep={("deployment", live_id or 0), ("rollout", routing.rollout_id or 0)})
+    return routing
+
+
+def routing_invalidate(*, project_id: int) -> None:
+    """Make the next request of ``project_id`` in this process reread its routing."""
+    _routing.pop(project_id, None)
+
+
+def cache_clear() -> None:
+    """Forget every cached model and routing entry of this process."""
+    with _cache_lock:
+        _routing.clear()
+        _models.clear()
+
+
+def _models_evict(*, keep: set[tuple[str, int]]) -> None:
+    # Models no routing entry refers to are dropped, so a process serving many versions over
+    # time holds only the current ones. With several projects this keeps every project's
+    # current models: the keys of other projects' routing entries are kept as well.
+    wanted = set(keep)
+    for routing in list(_routing.values()):
+        wanted.add(("deployment", routing.live_id or 0))
+        wanted.add(("rollout", routing.rollout_id or 0))
+    for key in [key for key in _models if key not in wanted]:
+        _models.pop(key, None)
 
 
 def served_model(*, project: Project) -> ServedModel:
-    """Return the live model of ``project``, loading it only when the live version changed."""
-    deployment_id = live_deployment_id(project=project)
-    if deployment_id is None:
+    """Return the live model of ``project``; raise Conflict (409) when none is live."""
+    routing = routing_get(project_id=project.pk)
+    if routing.live_id is None:
         raise Conflict(
             "This project has no live deployment. Approve a promotion and wait for it to go live."
         )
-    cached = _cache.get(project.pk)
-    if cached is not None and cached.deployment_id == deployment_id:
-        return cached
+    return model_get(kind="deployment", object_id=routing.live_id)
 
+
+def model_get(*, kind: str, object_id: int) -> ServedModel:
+    """Return the cached model of a deployment or rollout, loading and warming it once."""
+    key = (kind, object_id)
+    cached = _models.get(key)
+    if cached is not None:
+        return cached
     with _cache_lock:
-        load_lock = _load_locks.setdefault(project.pk, threading.Lock())
-    # One thread per project loads; the others wait and then find the fresh entry.
+        load_lock = _load_locks.setdefault(key, threading.Lock())
+    # One thread per model loads; the others wait and then find the fresh entry.
     with load_lock:
-        cached = _cache.get(project.pk)
-        if cached is not None and cached.deployment_id == deployment_id:
+        cached = _models.get(key)
+        if cached is not None:
             return cached
-        loaded = _served_model_load(deployment_id=deployment_id)
-        _cache[project.pk] = loaded
+        loaded = _model_load(kind=kind, object_id=object_id)
+        _models[key] = loaded
+    with _cache_lock:
+        _load_locks.pop(key, None)
     logger.info(
-        "project %s serving deployment %s (iteration %s, model version %s)",
-        project.slug,
-        loaded.deployment_id,
+        "serving %s %s (iteration %s, model version %s)",
+        kind,
+        object_id,
         loaded.iteration_number,
         loaded.model_version,
     )
     return loaded
 
 
-def _served_model_load(*, deployment_id: int) -> ServedModel:
-    deployment = Deployment.objects.select_related(
-        "project", "iteration", "iteration__dataset"
-    ).get(pk=deployment_id)
-    iteration = deployment.iteration
-    return ServedModel(
-        deployment_id=deployment.pk,
-        model=mlflow_adapter.model_load(deployment.model_uri),
-        feature_columns=list(iteration.feature_columns),
-        numeric_columns=_numeric_columns(iteration.dataset.schema, iteration.feature_columns),
+def _model_load(*, kind: str, object_id: int) -> ServedModel:
+    source: Deployment | Rollout
+    if kind == "deployment":
+        source = Deployment.objects.select_related(
+            "project", "iteration", "iteration__dataset"
+        ).get(pk=object_id)
+    else:
+        source = Rollout.objects.select_related("project", "iteration", "iteration__dataset").get(
+            pk=object_id
+        )
+    iteration: Iteration = source.iteration
+    columns = list(iteration.feature_columns)
+    served = ServedModel(
+        deployment_id=object_id if kind == "deployment" else None,
+        rollout_id=object_id if kind == "rollout" else None,
+        model=mlflow_adapter.model_load(source.model_uri),
+        feature_columns=columns,
+        feature_set=frozenset(columns),
+        numeric_columns=_numeric_columns(iteration.dataset.schema, columns),
         threshold=iteration.threshold,
-        task_type=deployment.project.task_type,
+        task_type=source.project.task_type,
         iteration_number=iteration.number,
-        model_version=deployment.model_version,
+        model_version=source.model_version,
     )
+    _model_warm(served, iteration=iteration)
+    return served
+
+
+def _model_warm(served: ServedModel, *, iteration: Iteration) -> None:
+    # The first call into a fitted pipeline builds caches (validation of feature names,
+    # compiled predictors), so one scored row here keeps that cost off the first request.
+    rows = (iteration.holdout_sample or {}).get("rows") or []
+    if not rows:
+        return
+    try:
+        frame = _instances_frame(rows[:1], served=served)
+        model_predict(
+            model=served.model, frame=frame, task_type=served.task_type, threshold=served.threshold
+        )
+    except (Unprocessable, ValueError, TypeError):
+        logger.warning("warm-up of model version %s failed", served.model_version, exc_info=True)
 
 
 def _numeric_columns(schema: Any, feature_columns: list[str]) -> frozenset[str]:
@@ -118,24 +233,29 @@ def _numeric_columns(schema: Any, feature_columns: list[str]) -> frozenset[str]:
     return frozenset(numeric)
 
 
-def cache_clear() -> None:
-    """Forget every cached model of this process."""
-    with _cache_lock:
-        _cache.clear()
-
-
 def predict(*, project: Project, instances: Any) -> dict[str, Any]:
     """Score ``instances`` (a list of ``{column: value}`` objects) with the live model.
 
+    An active canary serves a random ``share`` of the requests instead; an active shadow
+    scores the same rows off the request path. The response carries one prediction id per
+    row, which outcomes refer to.
+
     Raises InvalidInput (400) when ``instances`` is not a non-empty list of objects.
     Raises PayloadTooLarge (413) above ``settings.PREDICT_MAX_INSTANCES`` instances.
-    Raises Unprocessable (422) when columns are missing or unknown, or when a numeric column
-    gets another value. Raises Conflict (409) when the project has no live deployment.
+    Raises Unprocessable (422) when columns are missing or unknown, when a numeric column
+    gets another value, or gets NaN or an infinity (null is a missing value, which the model
+    imputes). Raises Conflict (409) when the project has no live deployment.
     Error messages name the rows and columns but never repeat the values sent.
     """
     _instances_check_shape(instances)
-    served = served_model(project=project)
+    routing = routing_get(project_id=project.pk)
+    if routing.live_id is None:
+        raise Conflict(
+            "This project has no live deployment. Approve a promotion and wait for it to go live."
+        )
+    served, variant = _served_for_request(routing)
     frame = _instances_frame(instances, served=served)
+    started = time.perf_counter()
     try:
         scores = model_predict(
             model=served.model,
@@ -144,21 +264,23 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
             threshold=served.threshold,
         )
     except (ValueError, TypeError) as exc:
-        # scikit-learn raises ValueError for inputs its pipeline cannot take (an empty value
-        # where the model has no imputer, a category it cannot encode). The values are the
-        # caller's, so the message is kept out of the response and only the type is logged.
+        # scikit-learn raises ValueError for inputs its pipeline cannot take (a category it
+        # cannot encode, for example). The values are the caller's, so the message is kept
+        # out of the response and only the type is logged.
         logger.warning(
-            "project %s deployment %s could not score %s instances: %s",
+            "project %s model version %s could not score %s instances: %s",
             project.slug,
-            served.deployment_id,
+            served.model_version,
             len(instances),
             type(exc).__name__,
         )
         raise Unprocessable(
-            "The model could not score these instances. Check for empty values and for "
-            "categories that the training data did not contain.",
+            "The model could not score these instances. Check for categories that the "
+            "training data did not contain.",
             field="instances",
         ) from None
+    latency_ms = (time.perf_counter() - started) * 1000
+    prediction_ids = [str(uuid.uuid4()) for _ in instances]
     result: dict[str, Any] = {"predictions": scores.predictions}
     if served.task_type == TaskType.CLASSIFICATION and scores.probabilities is not None:
         result["probabilities"] = scores.probabilities
@@ -167,10 +289,63 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
         {
             "iteration": served.iteration_number,
             "model_version": served.model_version,
-            "deployment": served.deployment_id,
+            "deployment": routing.live_id,
+            "variant": variant,
+            "prediction_ids": prediction_ids,
         }
     )
+    if random.random() < settings.PREDICTION_LOG_SAMPLE_RATE:
+        prediction_log.served_enqueue(
+            project_id=project.pk,
+            served=served,
+            routing=routing,
+            variant=variant,
+            instances=instances,
+            prediction_ids=prediction_ids,
+            predictions=scores.predictions,
+            probabilities=scores.probabilities,
+            latency_ms=latency_ms,
+        )
+        if routing.rollout_mode == RolloutMode.SHADOW and routing.rollout_id is not None:
+            prediction_log.shadow_enqueue(
+                project_id=project.pk,
+                rollout_id=routing.rollout_id,
+                instances=instances,
+                prediction_ids=prediction_ids,
+            )
     return result
+
+
+def _served_for_request(routing: Routing) -> tuple[ServedModel, str]:
+    live_id = routing.live_id
+    assert live_id is not None
+    if (
+        routing.rollout_mode == RolloutMode.CANARY
+        and routing.rollout_id is not None
+        and random.random() < routing.share
+    ):
+        try:
+            return model_get(kind="rollout", object_id=routing.rollout_id), PredictionVariant.CANARY
+        except Exception:
+            # The candidate passed its checks on the worker; if this process still cannot
+            # load it, the live version answers rather than the request failing.
+            logger.exception("canary rollout %s could not be loaded", routing.rollout_id)
+    return model_get(kind="deployment", object_id=live_id), PredictionVariant.LIVE
+
+
+def shadow_score(*, rollout_id: int, instances: list[dict[str, Any]]) -> tuple[Any, float]:
+    """Score ``instances`` with a shadow rollout's model; return its scores and time in ms."""
+    served = model_get(kind="rollout", object_id=rollout_id)
+    frame = _instances_frame(instances, served=served)
+    started = time.perf_counter()
+    scores = model_predict(
+        model=served.model, frame=frame, task_type=served.task_type, threshold=served.threshold
+    )
+    return scores, (time.perf_counter() - started) * 1000
+
+
+def shadow_model_version(*, rollout_id: int) -> str:
+    return model_get(kind="rollout", object_id=rollout_id).model_version
 
 
 def _instances_check_shape(instances: Any) -> None:
@@ -200,6 +375,49 @@ def _instances_check_shape(instances: Any) -> None:
 
 def _instances_frame(instances: list[dict[str, Any]], *, served: ServedModel) -> pd.DataFrame:
     """Check every instance against the model's columns and build the frame in their order."""
+    if served.all_numeric:
+        frame = _numeric_frame_fast(instances, served=served)
+        if frame is not None:
+            return frame
+    _instances_errors_raise(instances, served=served)
+    frame = pd.DataFrame.from_records(instances, columns=served.feature_columns)
+    for column in served.numeric_columns:
+        frame[column] = pd.to_numeric(frame[column])
+    return frame
+
+
+def _numeric_frame_fast(
+    instances: list[dict[str, Any]], *, served: ServedModel
+) -> pd.DataFrame | None:
+    """Build the frame of an all-numeric model in a few vectorized steps.
+
+    Returns None when any row may be invalid; the caller then checks row by row, which is
+    slower but names every error.
+    """
+    columns = served.feature_columns
+    feature_set = served.feature_set
+    try:
+        values = [[row[column] for column in columns] for row in instances]
+    except KeyError:
+        return None
+    if any(len(row) != len(columns) or row.keys() != feature_set for row in instances):
+        return None
+    seen_types = {type(value) for row in values for value in row}
+    if not seen_types <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.array(values, dtype=np.float64)
+    except OverflowError:
+        return None
+    if float in seen_types and type(None) not in seen_types and not np.isfinite(matrix).all():
+        return None
+    if float in seen_types and type(None) in seen_types:
+        # null and NaN both become NaN here, so only the row-by-row check tells them apart.
+        return None
+    return pd.DataFrame(matrix, columns=columns, copy=False)
+
+
+def _instances_errors_raise(instances: list[dict[str, Any]], *, served: ServedModel) -> None:
     expected = served.feature_columns
     expected_set = set(expected)
     errors: dict[str, list[str]] = {}
@@ -219,10 +437,6 @@ def _instances_frame(instances: list[dict[str, Any]], *, served: ServedModel) ->
             f"{bad_rows} of {len(instances)} instances do not match the model's columns.{more}",
             errors=errors,
         )
-    frame = pd.DataFrame.from_records(instances, columns=expected)
-    for column in served.numeric_columns:
-        frame[column] = pd.to_numeric(frame[column])
-    return frame
 
 
 def _row_errors(
@@ -246,9 +460,13 @@ def _row_errors(
         value = row[column]
         if column in numeric_columns:
             if not _is_number(value):
-                errors[f".{column}"] = [f"Column '{column}' must be a finite number or null."]
+                errors[f".{column}"] = [
+                    f"Column '{column}' must be a finite number, or null for a missing value."
+                ]
         elif isinstance(value, (dict, list)):
             errors[f".{column}"] = [f"Column '{column}' must be a string, number or null."]
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors[f".{column}"] = [f"Column '{column}' must not be NaN or infinite."]
     return errors
 
 
@@ -271,3 +489,25 @@ def _names(columns: list[str]) -> str:
     ]
     rest = len(columns) - len(shown)
     return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
+
+
+def live_models_preload() -> int:
+    """Load and warm the model of every live deployment in this process; return how many.
+
+    Serving processes call this once at start, so no request pays for a model load.
+    """
+    loaded = 0
+    project_ids = Deployment.objects.filter(status=DeploymentStatus.LIVE).values_list(
+        "project_id", flat=True
+    )
+    for project_id in project_ids:
+        routing = routing_get(project_id=project_id)
+        for kind, object_id in (("deployment", routing.live_id), ("rollout", routing.rollout_id)):
+            if object_id is None:
+                continue
+            try:
+                model_get(kind=kind, object_id=object_id)
+                loaded += 1
+            except Exception:
+                logger.exception("preloading %s %s failed", kind, object_id)
+    return loaded

@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from apps.approvals.services import promotion_approve, promotion_request
 from apps.dashboards.tests.conftest import client_for, dataset, make_iteration
 from apps.datasets.models import DatasetVersion
+from apps.deployments import prediction_log, serving_access
 from apps.deployments.models import Deployment
 from apps.deployments.services import deployment_run
 from apps.deployments.serving import cache_clear
@@ -20,10 +21,19 @@ __all__ = ["client_for", "dataset", "make_iteration"]
 
 
 @pytest.fixture(autouse=True)
-def _empty_model_cache() -> None:
+def _empty_model_cache(settings) -> Iterator[None]:
     # Deployment ids restart with every test database, so a model cached by an earlier test
     # could match a new deployment's id.
     cache_clear()
+    serving_access.cache_clear()
+    # These tests run inside a transaction that is rolled back, so on-commit invalidation
+    # never runs; rereading the routing on every request keeps each test's view current.
+    settings.SERVING_REFRESH_SECONDS = 0
+    # Log rows are written by prediction_log_flush() in the test's own thread and
+    # transaction; a background thread would use another connection that cannot see them.
+    settings.PREDICTION_LOG_BACKGROUND = False
+    yield
+    prediction_log.buffer_clear()
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from django.contrib.auth.models import User
 
 from apps.approvals.services import promotion_approve, promotion_request
 from apps.audit.models import AuditEvent
-from apps.core.errors import Conflict, NotAllowed
+from apps.core.errors import Conflict, NotAllowed, TransitionNotAllowed
 from apps.deployments.models import Deployment, DeploymentStatus
-from apps.deployments.services import deployment_rollback, deployment_run
+from apps.deployments.services import deployment_retire, deployment_rollback, deployment_run
 from apps.deployments.serving import predict
 from apps.iterations.models import Iteration
 from apps.projects.models import Project, Stage
@@ -32,7 +32,7 @@ def test_approval_creates_pending_deployment(
     with django_capture_on_commit_callbacks() as callbacks:
         promotion_approve(approval=approval, user=dana)
 
-    assert len(callbacks) == 1
+    assert [callback for callback in callbacks if "deployment_create" in callback.__qualname__]
 
     deployment = Deployment.objects.get(approval=approval)
     assert deployment.status == DeploymentStatus.PENDING
@@ -159,11 +159,133 @@ def test_missing_model_fails_deployment(
     assert _live(project) == []
 
 
-def test_rollback_without_earlier_version_conflicts(project: Project, dana: User):
-    with pytest.raises(Conflict):
+def test_rollback_without_live_version_conflicts(project: Project, dana: User):
+    with pytest.raises(Conflict, match="no live deployment"):
         deployment_rollback(project=project, user=dana)
 
 
 def test_stakeholder_cannot_roll_back(project: Project, sam: User):
     with pytest.raises(NotAllowed):
         deployment_rollback(project=project, user=sam)
+
+
+def test_deploy_records_signature_and_latency(live_deployment: Deployment):
+    smoke_test = live_deployment.smoke_test
+
+    assert smoke_test["signature"]["passed"] is True
+    assert smoke_test["signature"]["columns"] == list(live_deployment.iteration.feature_columns)
+    assert smoke_test["latency_ms"]["samples"] > 0
+    assert smoke_test["latency_ms"]["p50"] > 0
+    assert smoke_test["latency_ms"]["p99"] >= smoke_test["latency_ms"]["p50"]
+
+
+def test_signature_mismatch_fails_and_keeps_live_version(
+    project: Project, live_deployment: Deployment, alice: User, dana: User
+):
+    iteration = live_deployment.iteration
+    columns = list(iteration.feature_columns)
+    Iteration.objects.filter(pk=iteration.pk).update(feature_columns=list(reversed(columns)))
+    iteration.refresh_from_db()
+    approval = promotion_request(iteration=iteration, user=alice)
+    promotion_approve(approval=approval, user=dana)
+    second = Deployment.objects.get(approval=approval)
+
+    deployment_run(deployment_id=second.pk)
+
+    second.refresh_from_db()
+    assert second.status == DeploymentStatus.FAILED
+    assert "input columns differ" in second.status_reason
+    assert second.smoke_test["signature"]["passed"] is False
+    assert _live(project) == [live_deployment.pk]
+
+
+def test_rollback_walks_back_through_live_history(
+    project: Project,
+    train: Callable[..., Iteration],
+    deploy: Callable[[Iteration], Deployment],
+    dana: User,
+):
+    first = deploy(train(seed=0))
+    second = deploy(train(seed=1))
+    third = deploy(train(seed=2))
+    assert third.previous_live_id == second.pk
+    assert second.previous_live_id == first.pk
+
+    back_once = deployment_rollback(project=project, user=dana)
+    back_twice = deployment_rollback(project=project, user=dana)
+
+    assert back_once.model_version == second.model_version
+    assert back_twice.model_version == first.model_version
+    assert _live(project) == [back_twice.pk]
+    with pytest.raises(Conflict, match="first live version"):
+        deployment_rollback(project=project, user=dana)
+    assert _live(project) == [back_twice.pk]
+    events = list(
+        AuditEvent.objects.filter(action="deployment.rolled_back")
+        .order_by("id")
+        .values_list("after", flat=True)
+    )
+    assert [event["restored_from"] for event in events] == [second.pk, first.pk]
+
+
+def test_rollback_sets_production_alias(
+    project: Project,
+    train: Callable[..., Iteration],
+    deploy: Callable[[Iteration], Deployment],
+    dana: User,
+):
+    from django.conf import settings
+    from mlflow import MlflowClient
+
+    first = deploy(train(seed=0))
+    deploy(train(seed=1))
+
+    deployment_rollback(project=project, user=dana)
+
+    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
+    alias = client.get_model_version_by_alias(first.iteration.model_name, "production")
+    assert str(alias.version) == first.model_version
+
+
+def test_retire_stops_serving(project: Project, live_deployment: Deployment, dana: User):
+    rows = live_deployment.iteration.holdout_sample["rows"][:1]
+    predict(project=project, instances=rows)
+
+    retired = deployment_retire(deployment=live_deployment, user=dana, reason="Replaced by rules.")
+
+    assert retired.status == DeploymentStatus.RETIRED
+    assert retired.status_reason == "Replaced by rules."
+    assert _live(project) == []
+    assert AuditEvent.objects.filter(
+        action="deployment.retired", object_id=str(live_deployment.pk), actor=dana
+    ).exists()
+    with pytest.raises(Conflict, match="no live deployment"):
+        predict(project=project, instances=rows)
+
+
+def test_retire_of_retired_deployment_conflicts(live_deployment: Deployment, dana: User):
+    deployment_retire(deployment=live_deployment, user=dana, reason="first")
+
+    with pytest.raises(TransitionNotAllowed):
+        deployment_retire(deployment=live_deployment, user=dana, reason="second")
+
+
+def test_swap_runs_serving_refresh_on_commit(
+    project: Project,
+    train: Callable[..., Iteration],
+    deploy: Callable[[Iteration], Deployment],
+    dana: User,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    first = deploy(train(seed=0))
+    second = deploy(train(seed=1))
+    settings.SERVING_REFRESH_SECONDS = 3600
+    rows = first.iteration.holdout_sample["rows"][:1]
+    assert predict(project=project, instances=rows)["model_version"] == second.model_version
+
+    with django_capture_on_commit_callbacks(execute=True):
+        restored = deployment_rollback(project=project, user=dana)
+
+    # The routing was cached for an hour; the rollback's on-commit hook dropped it.
+    assert predict(project=project, instances=rows)["model_version"] == restored.model_version

@@ -1,8 +1,16 @@
+import json
+import time
+
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
+from rest_framework.test import APIClient
 from sklearn.datasets import load_breast_cancer
 
-from apps.deployments.models import Deployment
+from apps.accounts.models import ApiToken, Membership, Role
+from apps.accounts.services import token_create
+from apps.deployments.models import Deployment, PredictionLog
+from apps.deployments.prediction_log import prediction_log_flush
 from apps.projects.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +156,179 @@ def test_model_cannot_score_empty_values(
 
     # Whether the recipe imputes decides 200 or 422; an empty value never causes a 500.
     assert response.status_code in {200, 422}
+
+
+def test_predict_returns_prediction_ids_and_logs_them(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    response = api_client_for(alice).post(_url(project), {"instances": _rows(3)}, format="json")
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert len(body["prediction_ids"]) == 3
+    assert len(set(body["prediction_ids"])) == 3
+    assert body["variant"] == "live"
+    # Nothing is written on the request path; the flush writes the buffered rows.
+    assert PredictionLog.objects.count() == 0
+    assert prediction_log_flush() == 3
+    logged = {str(row.prediction_id): row for row in PredictionLog.objects.all()}
+    assert set(logged) == set(body["prediction_ids"])
+    first = logged[body["prediction_ids"][0]]
+    assert first.deployment_id == live_deployment.pk
+    assert first.prediction == body["predictions"][0]
+    assert first.probability == pytest.approx(body["probabilities"][0])
+    assert first.inputs is None
+    assert len(first.inputs_hash) == 64
+
+
+def test_prediction_log_sample_rate_zero_logs_nothing(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment, settings
+):
+    settings.PREDICTION_LOG_SAMPLE_RATE = 0.0
+
+    response = api_client_for(alice).post(_url(project), {"instances": _rows(2)}, format="json")
+
+    assert response.status_code == 200
+    assert len(response.json()["prediction_ids"]) == 2
+    assert prediction_log_flush() == 0
+    assert PredictionLog.objects.count() == 0
+
+
+def test_predict_rejects_nan_and_infinity_per_field(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    row = _rows(1)[0]
+    body = json.dumps(
+        {"instances": [{**row, "mean radius": float("nan")}, {**row, "mean area": float("inf")}]}
+    )
+
+    response = api_client_for(alice).post(_url(project), data=body, content_type="application/json")
+
+    assert "NaN" in body
+    assert response.status_code == 422, response.json()
+    errors = response.json()["errors"]
+    assert "instances[0].mean radius" in errors
+    assert "instances[1].mean area" in errors
+    assert "instances[0].mean texture" not in errors
+
+
+def test_predict_accepts_null_as_missing_value(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    row = {**_rows(1)[0], "mean radius": None}
+
+    response = api_client_for(alice).post(_url(project), {"instances": [row]}, format="json")
+
+    # Every recipe imputes numeric columns, so null is a missing value the model fills in.
+    assert response.status_code == 200, response.json()
+
+
+def test_predict_rejects_invalid_json_without_echo(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    response = api_client_for(alice).post(
+        _url(project), data='{"instances": [secret-value', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "secret-value" not in response.content.decode()
+
+
+def test_predict_rejects_large_body(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment, settings
+):
+    settings.PREDICT_MAX_BODY_BYTES = 1000
+
+    response = api_client_for(alice).post(_url(project), {"instances": _rows(5)}, format="json")
+
+    assert response.status_code == 413
+    assert "1000" in response.json()["detail"]
+
+
+def test_error_bodies_never_echo_values(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    row = _rows(1)[0]
+    marker = "do-not-echo-7f3a"
+    payloads = [
+        {"instances": [{**row, "mean radius": marker}]},
+        {"instances": [{"mean radius": marker}]},
+        {"instances": [marker]},
+        {"instances": marker},
+    ]
+    client = api_client_for(alice)
+    for payload in payloads:
+        response = client.post(_url(project), payload, format="json")
+        assert response.status_code in {400, 422}, payload
+        assert marker not in response.content.decode(), payload
+
+
+def test_predict_query_count_is_constant_with_warm_caches(
+    api_client_for,
+    alice: User,
+    project: Project,
+    live_deployment: Deployment,
+    settings,
+    django_assert_num_queries,
+):
+    settings.SERVING_REFRESH_SECONDS = 60
+    client = api_client_for(alice)
+    client.post(_url(project), {"instances": _rows(1)}, format="json")
+
+    with django_assert_num_queries(0):
+        response = client.post(_url(project), {"instances": _rows(50)}, format="json")
+
+    assert response.status_code == 200
+
+
+def test_revoked_token_is_refused_within_cache_bound(
+    alice: User, project: Project, live_deployment: Deployment, settings, monkeypatch
+):
+    settings.SERVING_ACCESS_CACHE_SECONDS = 2.0
+    token, key = token_create(user=alice, name="revocable")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 200
+    started = time.monotonic()
+
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+
+    monkeypatch.setattr(time, "monotonic", lambda: started + 1.0)
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 200
+    monkeypatch.setattr(time, "monotonic", lambda: started + 2.5)
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 401
+
+
+def test_removed_member_is_refused_within_cache_bound(
+    api_client_for,
+    alice: User,
+    sam: User,
+    project: Project,
+    live_deployment: Deployment,
+    settings,
+    monkeypatch,
+):
+    settings.SERVING_ACCESS_CACHE_SECONDS = 2.0
+    Membership.objects.create(project=project, user=sam, role=Role.DATA_SCIENTIST)
+    client = api_client_for(sam)
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 200
+    started = time.monotonic()
+
+    Membership.objects.filter(project=project, user=sam).delete()
+
+    monkeypatch.setattr(time, "monotonic", lambda: started + 2.5)
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 404
+
+
+def test_without_access_cache_revocation_is_immediate(
+    alice: User, project: Project, live_deployment: Deployment, settings
+):
+    settings.SERVING_ACCESS_CACHE_SECONDS = 0
+    token, key = token_create(user=alice, name="revocable")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 200
+
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+
+    assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 401

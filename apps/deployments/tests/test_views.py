@@ -51,3 +51,33 @@ def test_deployments_page_is_not_found_for_outsider(
     response = client_for(olga).get(reverse("deployment-list", args=[project.slug]))
 
     assert response.status_code == 404
+
+
+def test_rollback_button_restores_previous_version(client, project, alice, make_iteration):
+    from apps.deployments.models import Deployment
+
+    first = Deployment.objects.create(
+        project=project, iteration=make_iteration(number=1), status="retired", model_version="1"
+    )
+    Deployment.objects.create(
+        project=project,
+        iteration=make_iteration(number=2),
+        status="live",
+        model_version="2",
+        previous_live=first,
+    )
+    client.force_login(alice)
+
+    response = client.post(f"/projects/{project.slug}/deployments/rollback/")
+
+    assert response.status_code == 302
+    live = Deployment.objects.get(project=project, status="live")
+    assert live.model_version == "1"
+
+
+def test_stakeholder_cannot_use_rollback_button(client, project, sam):
+    client.force_login(sam)
+
+    response = client.post(f"/projects/{project.slug}/deployments/rollback/")
+
+    assert response.status_code == 403
