@@ -55,6 +55,10 @@ def membership_add(*, project: Project, actor: User, member: User, role: str) ->
         )
     if not roles_allow(project_roles(user=actor, project_id=project.pk), Action.MANAGE_MEMBERS):
         raise NotAllowed("Only a project owner can change its members.")
+    # Imported here because the approvals services import this module's neighbours.
+    from apps.approvals.services import decision_maker_grant_check
+
+    decision_maker_grant_check(project=project, actor=actor, member=member, role=role)
     with transaction.atomic():
         if Membership.objects.filter(project=project, user=member, role=role).exists():
             raise Conflict(

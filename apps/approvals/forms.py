@@ -51,3 +51,25 @@ class PolicyForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["approvers"].choices = approver_choices  # type: ignore[attr-defined]
+
+
+class RetirementRequestForm(forms.Form):
+    deployment = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        help_text="Leave empty to retire the whole project.",
+    )
+    comment = forms.CharField(
+        label="Reason",
+        max_length=MAX_COMMENT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Who relies on these predictions today, and why they can stop.",
+    )
+
+    def __init__(self, *args: object, deployment_choices: list[tuple[int, str]], **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["deployment"].choices = [  # type: ignore[attr-defined]
+            ("", "The whole project"),
+            *deployment_choices,
+        ]

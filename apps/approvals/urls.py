@@ -14,4 +14,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("approvals/<int:pk>/withdraw/", views.approval_withdraw_view, name="approval-withdraw"),
     path("projects/<slug:slug>/policies/", views.policy_edit, name="approval-policy"),
+    path(
+        "projects/<slug:slug>/retirement/",
+        views.retirement_request_view,
+        name="retirement-request",
+    ),
 ]

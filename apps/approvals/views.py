@@ -13,13 +13,14 @@ from apps.accounts.access import project_get_for_user
 from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import Action
 from apps.approvals.evidence import approval_evidence
-from apps.approvals.forms import DecisionForm, PolicyForm
+from apps.approvals.forms import DecisionForm, PolicyForm, RetirementRequestForm
 from apps.approvals.models import ApprovalRequest, Gate, Verdict
 from apps.approvals.policies import policy_for, policy_snapshot, policy_update
 from apps.approvals.selectors import approval_get_for_user, inbox_for_user
-from apps.approvals.services import approval_decide, approval_withdraw
+from apps.approvals.services import approval_decide, approval_withdraw, retirement_request
 from apps.core.errors import PortalError
 from apps.core.users import authenticated_user
+from apps.deployments.models import Deployment, DeploymentStatus
 from apps.iterations.selectors import iteration_verdicts
 from apps.projects.models import SuccessMetric
 
@@ -194,5 +195,40 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "can_edit": can_edit,
             "gates": [(gate, Gate(gate).label, forms_by_gate[gate]) for gate in Gate.values],
         },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def retirement_request_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ask the decision makers to retire a live deployment or the whole project."""
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.REQUEST_RETIREMENT)
+    live = Deployment.objects.filter(project=project, status=DeploymentStatus.LIVE).select_related(
+        "iteration"
+    )
+    choices = [
+        (deployment.pk, f"Iteration {deployment.iteration.number} in {deployment.environment}")
+        for deployment in live
+    ]
+    form = RetirementRequestForm(request.POST or None, deployment_choices=choices)
+    if request.method == "POST" and form.is_valid():
+        deployment_id = form.cleaned_data["deployment"]
+        try:
+            approval = retirement_request(
+                project=project,
+                user=authenticated_user(request),
+                deployment=live.get(pk=deployment_id) if deployment_id else None,
+                comment=form.cleaned_data["comment"],
+            )
+        except PortalError as error:
+            field = next((name for name in error.errors if name in form.fields), None)
+            form.add_error(field, error.message)
+        else:
+            messages.success(request, "Retirement requested; the decision makers are notified.")
+            return redirect("approval-detail", pk=approval.pk)
+    return render(
+        request,
+        "approvals/retirement_form.html",
+        {"project": project, "form": form},
         status=400 if request.method == "POST" else 200,
     )

@@ -166,8 +166,8 @@ def test_self_granted_decision_maker_cannot_approve(
 ) -> None:
     carl = make_user("carl")
     Membership.objects.create(project=project, user=carl, role=Role.DATA_SCIENTIST)
-    promotion_request(iteration=make_iteration(1, GOOD_METRICS), user=alice)
     membership_add(project=project, actor=alice, member=alice, role=Role.DECISION_MAKER)
+    promotion_request(iteration=make_iteration(1, GOOD_METRICS), user=alice)
     carls_iteration = make_iteration(2, GOOD_METRICS, created_by=carl)
     carls_request = promotion_request(iteration=carls_iteration, user=carl)
 
@@ -181,9 +181,10 @@ def test_owner_who_requested_cannot_grant_self_decision_maker(
     promotion: ApprovalRequest, project: Project, alice: User, dana: User
 ) -> None:
     with pytest.raises(NotAllowed):
-        decision_maker_grant_check(
-            project=project, actor=alice, member=alice, role=Role.DECISION_MAKER
-        )
+        membership_add(project=project, actor=alice, member=alice, role=Role.DECISION_MAKER)
+    assert not Membership.objects.filter(
+        project=project, user=alice, role=Role.DECISION_MAKER
+    ).exists()
     decision_maker_grant_check(project=project, actor=alice, member=dana, role=Role.DECISION_MAKER)
     decision_maker_grant_check(project=project, actor=alice, member=alice, role=Role.STAKEHOLDER)
 

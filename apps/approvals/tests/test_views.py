@@ -179,3 +179,51 @@ def test_non_deciders_cannot_approve(
     promotion.refresh_from_db()
     assert response.status_code == status
     assert promotion.status == RequestStatus.PENDING
+
+
+@pytest.mark.parametrize(("username", "status"), [("alice", 200), ("sam", 403), ("dana", 403)])
+def test_retirement_page_by_role(
+    client_for: ClientFor,
+    project: Project,
+    make_user: Callable[[str], User],
+    username: str,
+    status: int,
+) -> None:
+    response = client_for(make_user(username)).get(
+        reverse("retirement-request", args=[project.slug])
+    )
+
+    assert response.status_code == status
+
+
+def test_retirement_page_requests_retirement_of_live_deployment(
+    client_for: ClientFor,
+    project: Project,
+    make_iteration: Callable[..., Iteration],
+    alice: User,
+) -> None:
+    iteration = make_iteration(1, metrics={"roc_auc": 0.97, "recall": 0.9})
+    deployment = Deployment.objects.create(project=project, iteration=iteration, status="live")
+    url = reverse("retirement-request", args=[project.slug])
+    client = client_for(alice)
+
+    assert "Iteration 1 in production" in client.get(url).text
+    response = client.post(url, {"deployment": deployment.pk, "comment": "Replaced by rules."})
+
+    approval = ApprovalRequest.objects.get(project=project, gate=Gate.RETIREMENT)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("approval-detail", args=[approval.pk])
+    assert approval.deployment_id == deployment.pk
+    assert approval.status == RequestStatus.PENDING
+
+
+def test_retirement_page_without_reason_shows_form_error(
+    client_for: ClientFor, project: Project, alice: User
+) -> None:
+    response = client_for(alice).post(
+        reverse("retirement-request", args=[project.slug]), {"comment": ""}
+    )
+
+    assert response.status_code == 400
+    assert "This field is required." in response.text
+    assert not ApprovalRequest.objects.filter(project=project, gate=Gate.RETIREMENT).exists()
