@@ -17,6 +17,7 @@ from apps.approvals.serializers import (
     CommentSerializer,
     DecisionInputSerializer,
     PolicySerializer,
+    PromotionRequestInputSerializer,
     RetirementRequestSerializer,
 )
 from apps.approvals.services import (
@@ -57,12 +58,19 @@ def _serialized(approval_id: int) -> dict[str, object]:
 class PromotionRequestView(ProjectAPIView):
     actions = {"post": Action.REQUEST_PROMOTION}
 
-    @extend_schema(request=CommentSerializer, responses={201: ApprovalRequestSerializer})
+    @extend_schema(
+        request=PromotionRequestInputSerializer, responses={201: ApprovalRequestSerializer}
+    )
     def post(self, request: Request, slug: str, number: int) -> Response:
-        comment = _valid(CommentSerializer, request)["comment"]
+        data = _valid(PromotionRequestInputSerializer, request)
         iteration = _iteration_or_404(self.project.pk, number)
         user = authenticated_user(request)
-        approval = promotion_request(iteration=iteration, user=user, comment=comment)
+        approval = promotion_request(
+            iteration=iteration,
+            user=user,
+            comment=data["comment"],
+            canary_share=data["canary_share"],
+        )
         return Response(_serialized(approval.pk), status=status.HTTP_201_CREATED)
 
 

@@ -56,6 +56,12 @@ class ApprovalRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     comment = models.TextField(blank=True)
+    canary_share = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Promotion only: on approval, the iteration serves this fraction of requests "
+        "(above 0, below 1) as a canary next to the live version instead of replacing it.",
+    )
     status = models.CharField(
         max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
     )

@@ -14,6 +14,18 @@ class CommentSerializer(serializers.Serializer[Any]):
     )
 
 
+class PromotionRequestInputSerializer(CommentSerializer):
+    canary_share = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="On approval, serve this fraction of requests (above 0, below 1) as a canary "
+        "next to the live version instead of replacing it. Omit for a full promotion.",
+    )
+
+
 class DecisionInputSerializer(CommentSerializer):
     override_justification = serializers.CharField(
         required=False,
@@ -91,6 +103,7 @@ class ApprovalRequestSerializer(serializers.ModelSerializer[ApprovalRequest]):
             "status",
             "requested_by",
             "comment",
+            "canary_share",
             "created_at",
             "decided_at",
             "decisions",

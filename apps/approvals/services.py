@@ -49,8 +49,8 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotAllowed
 from apps.core.transitions import transition_check
-from apps.deployments.models import Deployment, DeploymentStatus
-from apps.deployments.services import deployment_create, deployment_retire
+from apps.deployments.models import Deployment, DeploymentStatus, RolloutMode
+from apps.deployments.services import deployment_create, deployment_retire, rollout_start
 from apps.iterations.models import Iteration, IterationStatus
 from apps.projects.models import Project, Stage
 from apps.projects.services import (
@@ -108,13 +108,26 @@ def _approver_ids_or_none(policy: ApprovalPolicy) -> set[int] | None:
     return approver_ids or None
 
 
-def promotion_request(*, iteration: Iteration, user: User, comment: str = "") -> ApprovalRequest:
+def promotion_request(
+    *,
+    iteration: Iteration,
+    user: User,
+    comment: str = "",
+    canary_share: float | None = None,
+) -> ApprovalRequest:
     """Ask the project's decision makers to put ``iteration`` into production.
 
-    When the promotion policy says so (the default), the new request supersedes the
-    project's older pending promotion requests, so only the newest candidate is decided.
+    With ``canary_share`` the approval starts a canary that serves that fraction of requests
+    next to the live version, instead of replacing it. When the promotion policy says so
+    (the default), the new request supersedes the project's older pending promotion
+    requests, so only the newest candidate is decided.
     """
     project = iteration.project
+    if canary_share is not None and not 0.0 < canary_share < 1.0:
+        raise InvalidInput(
+            "The canary share must be above 0 and below 1 (0.1 sends a tenth of the requests).",
+            field="canary_share",
+        )
     if not roles_allow(project_roles(user=user, project_id=project.pk), Action.REQUEST_PROMOTION):
         raise NotAllowed("Only the project's data scientists can request a promotion.")
     if project.promotion_requires_framing_signoff and project.stage in (
@@ -160,6 +173,7 @@ def promotion_request(*, iteration: Iteration, user: User, comment: str = "") ->
                 iteration=iteration,
                 requested_by=user,
                 comment=comment[:MAX_COMMENT_LENGTH],
+                canary_share=canary_share,
             )
             superseded = (
                 _supersede(project=locked, gate=Gate.PROMOTION, by=approval, user=user)
@@ -183,6 +197,7 @@ def promotion_request(*, iteration: Iteration, user: User, comment: str = "") ->
                     "status": RequestStatus.PENDING,
                     "iteration": iteration.number,
                     "model_version": iteration.model_version,
+                    "canary_share": canary_share,
                     "superseded": superseded,
                 },
                 message=approval.comment,
@@ -375,9 +390,20 @@ def _effects_apply(
         target_version_agree(project=project, user=user)
     elif approval.gate == Gate.PROMOTION:
         assert approval.iteration is not None
-        deployment_create(
-            project=project, iteration=approval.iteration, approval=approval, user=user
-        )
+        if approval.canary_share is not None:
+            # rollout_start refuses a canary when no version is live, and the decision fails
+            # with it, because a canary with nothing beside it would serve every request.
+            rollout_start(
+                project=project,
+                user=user,
+                iteration=approval.iteration,
+                mode=RolloutMode.CANARY,
+                share=approval.canary_share,
+            )
+        else:
+            deployment_create(
+                project=project, iteration=approval.iteration, approval=approval, user=user
+            )
     elif approval.gate == Gate.RETIREMENT:
         _retirement_apply(approval=approval, project=project, user=user)
 

@@ -22,7 +22,7 @@ from apps.approvals.services import (
 )
 from apps.audit.models import AuditEvent, Notification
 from apps.core.errors import NotAllowed
-from apps.deployments.models import Deployment, DeploymentStatus
+from apps.deployments.models import Deployment, DeploymentStatus, Rollout
 from apps.iterations.models import Iteration
 from apps.projects.models import Project, Stage
 
@@ -661,3 +661,70 @@ def test_inbox_api_lists_pending_requests_of_every_gate(
 
     assert sorted(item["gate"] for item in mine) == ["framing", "retirement"]
     assert stakeholder == []
+
+
+def test_promotion_approved_as_canary_starts_rollout_beside_live_version(
+    project: Project,
+    alice: User,
+    dana: User,
+    make_iteration: MakeIteration,
+    api_client_for: ApiClientFor,
+) -> None:
+    live = _live_deployment(project, make_iteration(1, GOOD_METRICS))
+    make_iteration(2, {"roc_auc": 0.97, "recall": 0.93})
+
+    requested = api_client_for(alice).post(
+        f"/api/v1/projects/{project.slug}/iterations/2/promotions/",
+        {"comment": "Try it on a tenth of the traffic.", "canary_share": 0.1},
+        format="json",
+    )
+    approved = api_client_for(dana).post(f"/api/v1/promotions/{requested.json()['id']}/approve/")
+
+    assert requested.status_code == 201
+    assert requested.json()["canary_share"] == 0.1
+    assert approved.status_code == 200
+    rollout = Rollout.objects.get(project=project)
+    assert (rollout.mode, rollout.share, rollout.iteration.number) == ("canary", 0.1, 2)
+    assert rollout.approval_id == requested.json()["id"]
+    assert list(Deployment.objects.filter(project=project)) == [live]
+
+
+@pytest.mark.parametrize("share", [0, 1, 1.5, -0.2, "half"])
+def test_promotion_request_rejects_canary_share_outside_zero_and_one(
+    project: Project,
+    alice: User,
+    make_iteration: MakeIteration,
+    api_client_for: ApiClientFor,
+    share: Any,
+) -> None:
+    make_iteration(1, GOOD_METRICS)
+
+    response = api_client_for(alice).post(
+        f"/api/v1/projects/{project.slug}/iterations/1/promotions/",
+        {"canary_share": share},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "canary_share" in response.json()["errors"]
+    assert not ApprovalRequest.objects.filter(project=project).exists()
+
+
+def test_canary_approval_without_live_version_is_refused_and_stays_pending(
+    project: Project,
+    alice: User,
+    dana: User,
+    make_iteration: MakeIteration,
+    api_client_for: ApiClientFor,
+) -> None:
+    approval = promotion_request(
+        iteration=make_iteration(1, GOOD_METRICS), user=alice, canary_share=0.2
+    )
+
+    response = api_client_for(dana).post(f"/api/v1/promotions/{approval.pk}/approve/")
+
+    assert response.status_code == 409
+    assert "none is live" in response.json()["detail"]
+    approval.refresh_from_db()
+    assert approval.status == RequestStatus.PENDING
+    assert not Rollout.objects.filter(project=project).exists()
