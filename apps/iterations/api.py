@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
 from apps.core.api import ProjectAPIView
+from apps.iterations.linking import iteration_link
 from apps.iterations.models import Iteration
 from apps.iterations.selectors import (
     iteration_get,
@@ -18,12 +19,17 @@ from apps.iterations.selectors import (
     project_iterations_with_verdicts,
     project_metrics,
 )
-from apps.iterations.serializers import IterationSerializer, IterationStartSerializer
+from apps.iterations.serializers import (
+    IterationLinkSerializer,
+    IterationSerializer,
+    IterationStartSerializer,
+)
 from apps.iterations.services import iteration_cancel, iteration_retry, iteration_start
 from apps.iterations.specs import (
     iteration_reproduce,
     iteration_spec,
     iteration_start_from_spec,
+    spec_check_trained,
     spec_filename,
     spec_from_upload,
 )
@@ -98,6 +104,7 @@ class IterationSpecApi(ProjectAPIView):
     )
     def get(self, request: Request, slug: str, number: int) -> HttpResponse:
         iteration = iteration_get(project=self.project, number=number)
+        spec_check_trained(iteration)
         # A plain response, so the browsable API's HTML never lands in the downloaded file.
         response = HttpResponse(
             json.dumps(iteration_spec(iteration), indent=2) + "\n",
@@ -169,3 +176,32 @@ class IterationRetryApi(ProjectAPIView):
         iteration = iteration_get(project=self.project, number=number)
         retry = iteration_retry(iteration=iteration, user=request.user)  # type: ignore[arg-type]
         return Response(_iteration_data(self.project, retry), status=status.HTTP_202_ACCEPTED)
+
+
+class IterationLinkApi(ProjectAPIView):
+    actions = {"post": Action.START_ITERATION}
+
+    @extend_schema(
+        request=IterationLinkSerializer,
+        responses={201: IterationSerializer},
+        summary="Link an MLflow run as an iteration",
+        description="Bring your own training: the run, logged to the portal's tracking server "
+        "with a scikit-learn or pyfunc model, is evaluated on the dataset version's holdout "
+        "split and recorded as a succeeded iteration judged against the targets. Answers 400 "
+        "for an unknown run or bad input, 409 for a run already linked, and 422 when the run "
+        "has no model or the model's feature columns are missing from the dataset.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        form = IterationLinkSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        iteration = iteration_link(
+            project=self.project,
+            user=request.user,  # type: ignore[arg-type]
+            mlflow_run_id=form.validated_data["mlflow_run_id"],
+            dataset_id=form.validated_data["dataset"],
+            target=form.validated_data.get("target"),
+            seed=form.validated_data["seed"],
+            test_size=form.validated_data["test_size"],
+            feature_columns=form.validated_data.get("feature_columns"),
+        )
+        return Response(_iteration_data(self.project, iteration), status=status.HTTP_201_CREATED)

@@ -4,6 +4,7 @@ from apps.iterations.api import (
     IterationCancelApi,
     IterationDetailApi,
     IterationFromSpecApi,
+    IterationLinkApi,
     IterationListApi,
     IterationReproduceApi,
     IterationRetryApi,
@@ -15,6 +16,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "projects/<slug:slug>/iterations/",
         IterationListApi.as_view(),
         name="api-iteration-list",
+    ),
+    path(
+        "projects/<slug:slug>/iterations/link/",
+        IterationLinkApi.as_view(),
+        name="api-iteration-link",
     ),
     path(
         "projects/<slug:slug>/iterations/<int:number>/",

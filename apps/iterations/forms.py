@@ -59,3 +59,31 @@ class SpecUploadForm(forms.Form):
         label="Spec file",
         help_text="A training spec JSON file, as exported from an iteration's page.",
     )
+
+
+class IterationLinkForm(forms.Form):
+    mlflow_run_id = forms.CharField(
+        label="MLflow run id",
+        max_length=64,
+        help_text="A run on the portal's MLflow tracking server that logged a scikit-learn or "
+        "pyfunc model, for example one trained in a notebook.",
+        widget=forms.TextInput(attrs={"class": "mono", "spellcheck": "false"}),
+    )
+    dataset = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        help_text="The model is measured on this dataset version's holdout rows.",
+    )
+    seed = forms.IntegerField(
+        initial=0, min_value=0, help_text="Seed of the train/test split, as for trained iterations."
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        dataset_field = self.fields["dataset"]
+        assert isinstance(dataset_field, forms.ModelChoiceField)
+        dataset_field.queryset = DatasetVersion.objects.filter(project=project).order_by(
+            "-created_at", "-id"
+        )
+        newest = dataset_field.queryset.first()
+        if newest is not None and not self.is_bound:
+            self.initial.setdefault("dataset", newest.pk)

@@ -22,6 +22,12 @@ ITERATION_TRANSITIONS: dict[str, frozenset[str]] = {
     IterationStatus.CANCELLED: frozenset(),
 }
 
+
+class IterationSource(models.TextChoices):
+    TRAINED = "trained", "Trained by the portal"
+    LINKED = "linked", "Linked from an MLflow run"
+
+
 FINISHED_STATUSES = frozenset(
     {IterationStatus.SUCCEEDED, IterationStatus.FAILED, IterationStatus.CANCELLED}
 )
@@ -42,6 +48,19 @@ class Iteration(models.Model):
     seed = models.IntegerField(default=0)
     test_size = models.FloatField(default=0.2, help_text="Share of rows held out for evaluation.")
     is_baseline = models.BooleanField(default=False)
+    source = models.CharField(
+        max_length=16,
+        choices=IterationSource.choices,
+        default=IterationSource.TRAINED,
+        help_text="Trained by a portal worker from its spec, or linked from an MLflow run "
+        "trained elsewhere and evaluated by the portal on the dataset's holdout.",
+    )
+    external_run = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='For a linked iteration, what the MLflow run logged itself: {"run_name", '
+        '"metrics", "params", "model_uri", "flavors"}; empty for trained iterations.',
+    )
 
     status = models.CharField(
         max_length=16, choices=IterationStatus.choices, default=IterationStatus.QUEUED

@@ -6,7 +6,7 @@ task type picks the estimator (``RandomForestClassifier`` or ``RandomForestRegre
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from apps.core.errors import InvalidInput
+from apps.iterations import boosting
+from apps.iterations.transformers import DatetimeParts
 from apps.projects.models import TaskType
 
 CLASSIFICATION = TaskType.CLASSIFICATION.value
@@ -226,6 +228,42 @@ RECIPES: dict[str, Recipe] = {
         ),
     ]
 }
+
+if boosting.LIGHTGBM_INSTALLED:
+    RECIPES["lightgbm"] = Recipe(
+        name="lightgbm",
+        label="LightGBM gradient boosting",
+        task_types=BOTH,
+        build=boosting.lightgbm_build,
+        needs_dense=True,
+        description="Requires the lightgbm package.",
+        params={
+            "n_estimators": ParamSpec(int, 200, minimum=1, maximum=10_000),
+            "learning_rate": ParamSpec(float, 0.05, minimum=1e-4, maximum=1.0),
+            "num_leaves": ParamSpec(int, 31, minimum=2, maximum=10_000),
+            "max_depth": ParamSpec(int, None, minimum=1, maximum=200, nullable=True),
+            "min_child_samples": ParamSpec(int, 20, minimum=1, maximum=100_000),
+            "reg_lambda": ParamSpec(float, 0.0, minimum=0.0, maximum=1e6),
+        },
+    )
+
+if boosting.XGBOOST_INSTALLED:
+    RECIPES["xgboost"] = Recipe(
+        name="xgboost",
+        label="XGBoost gradient boosting",
+        task_types=BOTH,
+        build=boosting.xgboost_build,
+        needs_dense=True,
+        description="Requires the xgboost package.",
+        params={
+            "n_estimators": ParamSpec(int, 200, minimum=1, maximum=10_000),
+            "learning_rate": ParamSpec(float, 0.1, minimum=1e-4, maximum=1.0),
+            "max_depth": ParamSpec(int, 6, minimum=1, maximum=50),
+            "min_child_weight": ParamSpec(float, 1.0, minimum=0.0, maximum=1e6),
+            "reg_lambda": ParamSpec(float, 1.0, minimum=0.0, maximum=1e6),
+            "subsample": ParamSpec(float, 1.0, minimum=0.05, maximum=1.0),
+        },
+    )
 
 
 def recipe_choices(task_type: str) -> list[tuple[str, str]]:
@@ -473,12 +511,15 @@ def pipeline_build(
     seed: int,
     numeric_columns: list[str],
     categorical_columns: list[str],
+    datetime_columns: Sequence[str] = (),
 ) -> Pipeline:
     """Build the preprocessing and estimator pipeline for already validated ``params``.
 
     Numeric columns get the median for missing values (and standard scaling for linear
     models). Categorical, boolean and text columns get the most frequent value and one-hot
-    encoding that ignores categories unseen in training.
+    encoding that ignores categories unseen in training. Datetime columns, given as datetime
+    values or strings, become numeric year, month, day, day of week and hour columns that
+    are then treated like the numeric ones.
     """
     numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
     if recipe.scale_numeric:
@@ -497,6 +538,16 @@ def pipeline_build(
         transformers.append(("numeric", Pipeline(numeric_steps), numeric_columns))
     if categorical_columns:
         transformers.append(("categorical", categorical, categorical_columns))
+    if datetime_columns:
+        datetime_steps: list[tuple[str, Any]] = [
+            ("parts", DatetimeParts()),
+            # Keeping all-missing parts keeps one output column per part, so feature
+            # importances map back to their datetime column.
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ]
+        if recipe.scale_numeric:
+            datetime_steps.append(("scale", StandardScaler()))
+        transformers.append(("datetime", Pipeline(datetime_steps), list(datetime_columns)))
     preprocess = ColumnTransformer(
         transformers,
         remainder="drop",

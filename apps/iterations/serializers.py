@@ -10,12 +10,38 @@ class IterationStartSerializer(serializers.Serializer[Any]):
     dataset = serializers.IntegerField(help_text="Id of a dataset version of this project.")
     recipe = serializers.CharField(
         max_length=64,
-        help_text="baseline, logistic_regression, ridge, random_forest or hist_gradient_boosting.",
+        help_text="baseline, one_feature_rule, logistic_regression, ridge, random_forest, "
+        "hist_gradient_boosting, and lightgbm or xgboost where installed.",
     )
     params = serializers.DictField(
         required=False, default=dict, help_text="Recipe parameters; omitted ones take defaults."
     )
     seed = serializers.IntegerField(required=False, default=0, min_value=0)
+    test_size = serializers.FloatField(
+        required=False, default=0.2, help_text="Share of rows held out for evaluation."
+    )
+
+
+class IterationLinkSerializer(serializers.Serializer[Any]):
+    mlflow_run_id = serializers.CharField(
+        max_length=64, help_text="Id of a run on the portal's MLflow tracking server."
+    )
+    dataset = serializers.IntegerField(
+        help_text="Id of the dataset version whose holdout split measures the model."
+    )
+    target = serializers.CharField(
+        required=False,
+        help_text="The target column, if given, must be the dataset version's target.",
+    )
+    feature_columns = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Columns the model takes; by default its signature's inputs, else every "
+        "feature column of the dataset.",
+    )
+    seed = serializers.IntegerField(
+        required=False, default=0, min_value=0, help_text="Seed of the holdout split."
+    )
     test_size = serializers.FloatField(
         required=False, default=0.2, help_text="Share of rows held out for evaluation."
     )
@@ -54,6 +80,18 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
         help_text='Latest rerun\'s outcome: {"status": "reproduced", "differs" or "failed", '
         '"iteration", "differences": {metric: [original, rerun]}, "checked_at"}; {} if none.',
     )
+    evaluation = serializers.JSONField(
+        read_only=True,
+        help_text="Holdout curves and diagnostics: roc, pr, calibration, confusion, cost_curve, "
+        "feature_importance, residuals; each key only where it applies.",
+    )
+    environment = serializers.JSONField(
+        read_only=True, help_text="Python, package and portal versions and the host it ran on."
+    )
+    external_run = serializers.JSONField(
+        read_only=True,
+        help_text="For a linked iteration, the run's own logged metrics and params; {} else.",
+    )
     progress = serializers.JSONField(
         read_only=True,
         help_text='Training stage: {"stage": "loading", "fitting", "evaluating" or "logging", '
@@ -72,6 +110,7 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
             "seed",
             "test_size",
             "is_baseline",
+            "source",
             "metrics",
             "targets",
             "threshold",
@@ -87,6 +126,9 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
             "progress",
             "reproduction_of",
             "reproduction",
+            "evaluation",
+            "environment",
+            "external_run",
         ]
         read_only_fields = fields
 

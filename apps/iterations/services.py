@@ -40,7 +40,7 @@ STATUS_REASON_MAX_LENGTH = 2000
 TRAINING_CLOSED_STAGES = frozenset({Stage.REJECTED, Stage.RETIRED})
 
 
-def _seed_clean(seed: Any) -> int:
+def seed_clean(seed: Any) -> int:
     integral_float = isinstance(seed, float) and seed.is_integer()
     if isinstance(seed, bool) or not (isinstance(seed, int) or integral_float):
         raise InvalidInput(f"The seed must be an integer, not {seed!r}.", field="seed")
@@ -49,7 +49,7 @@ def _seed_clean(seed: Any) -> int:
     return int(seed)
 
 
-def _test_size_clean(test_size: Any) -> float:
+def test_size_clean(test_size: Any) -> float:
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
         raise InvalidInput("The test size must be a number.", field="test_size")
     if not TEST_SIZE_MIN <= float(test_size) <= TEST_SIZE_MAX:
@@ -84,16 +84,16 @@ def _feature_columns_clean(columns: Any, *, available: Sequence[str]) -> list[st
 
 
 def training_features(dataset: DatasetVersion) -> list[str]:
-    """Return the dataset's feature columns that the preprocessing can encode.
+    """Return the dataset's feature columns: every column but the target.
 
-    NOTE: datetime columns are left out because the pipeline has no date encoder yet. A step
-    that turns dates into numeric parts (year, month, day of week) would let them in.
+    Datetime columns are included, because the pipeline expands them into numeric parts.
     """
-    return [
-        column["name"]
-        for column in dataset.schema
-        if column["name"] != dataset.target_column and column["kind"] != ColumnKind.DATETIME
-    ]
+    return [column["name"] for column in dataset.schema if column["name"] != dataset.target_column]
+
+
+def datetime_features(dataset: DatasetVersion) -> list[str]:
+    """Return the dataset's columns that ingest profiled as dates or timestamps."""
+    return [column["name"] for column in dataset.schema if column["kind"] == ColumnKind.DATETIME]
 
 
 def iteration_start(
@@ -123,8 +123,8 @@ def iteration_start(
         )
     chosen = recipe_get(recipe, task_type=project.task_type)
     cleaned_params = recipe_params_validate(chosen, params, task_type=project.task_type)
-    seed = _seed_clean(seed)
-    test_size = _test_size_clean(test_size)
+    seed = seed_clean(seed)
+    test_size = test_size_clean(test_size)
     features = training_features(dataset)
     if not features:
         raise InvalidInput(
@@ -331,7 +331,7 @@ def iteration_run(*, iteration_id: int) -> None:
             result = _train(iteration, on_stage=on_stage)
             on_stage(STAGE_LOGGING, "Logging the model and metrics to MLflow.")
             logged = _log_to_mlflow(iteration, result)
-        _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
+        registered = _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
     except TrainingError as error:
         logger.warning(
             "iteration %s of project %s failed: %s", iteration.number, project.slug, error
@@ -343,14 +343,16 @@ def iteration_run(*, iteration_id: int) -> None:
         iteration_fail(iteration_id=iteration_id, reason=_reason_text(error))
         return
 
+    if registered is None:
+        return
     logger.info(
         "iteration %s of project %s succeeded in %.1fs: run %s, model %s version %s",
         iteration.number,
         project.slug,
         time.monotonic() - started,
-        logged.run_id,
-        logged.model_name,
-        logged.model_version,
+        registered.run_id,
+        registered.model_name,
+        registered.model_version,
     )
 
 
@@ -381,6 +383,7 @@ def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
         cost_false_positive=project.cost_false_positive,
         cost_false_negative=project.cost_false_negative,
         value_true_positive=project.value_true_positive,
+        datetime_columns=datetime_features(dataset),
         on_stage=on_stage,
     )
 
@@ -417,6 +420,8 @@ def _log_to_mlflow(iteration: Iteration, result: TrainingResult) -> mlflow_adapt
         metrics={**result.metrics, "expected_cost": result.expected_cost},
         pipeline=result.pipeline,
         input_example=result.input_example,
+        evaluation=result.evaluation,
+        environment=result.environment,
         tags={
             "portal.recipe": iteration.recipe,
             "portal.dataset": f"{dataset.name} v{dataset.version}",
@@ -428,25 +433,39 @@ def _log_to_mlflow(iteration: Iteration, result: TrainingResult) -> mlflow_adapt
 
 def _iteration_succeed(
     *, iteration_id: int, result: TrainingResult, logged: mlflow_adapter.LoggedModel
-) -> None:
+) -> mlflow_adapter.LoggedModel | None:
+    """Record the result and register the model; return None if the iteration was cancelled."""
     with transaction.atomic():
         locked = (
             Iteration.objects.select_for_update().select_related("project").get(pk=iteration_id)
         )
         if locked.status != IterationStatus.RUNNING:
-            # Cancelled while training: the MLflow run stays, but the iteration keeps its state.
+            # Cancelled while training: the MLflow run stays, but no model version is
+            # registered for it and the iteration keeps its state.
             logger.info(
                 "iteration %s finished training but is %s; result discarded",
                 locked.number,
                 locked.status,
             )
-            return
+            return None
         transition_check(
             table=ITERATION_TRANSITIONS,
             kind="iteration",
             current=locked.status,
             new=IterationStatus.SUCCEEDED,
         )
+        if not logged.model_version:
+            # Registering under the row lock means a cancel either comes first, and nothing
+            # is registered, or waits and then finds the iteration succeeded.
+            model_name = mlflow_adapter.registered_model_name(locked.project.slug)
+            logged = mlflow_adapter.LoggedModel(
+                experiment_id=logged.experiment_id,
+                run_id=logged.run_id,
+                model_name=model_name,
+                model_version=mlflow_adapter.model_version_register(
+                    run_id=logged.run_id, model_name=model_name
+                ),
+            )
         locked.status = IterationStatus.SUCCEEDED
         locked.status_reason = " ".join(result.warnings)[:STATUS_REASON_MAX_LENGTH]
         locked.finished_at = timezone.now()
@@ -456,6 +475,7 @@ def _iteration_succeed(
         locked.expected_cost = result.expected_cost
         locked.feature_columns = result.feature_columns
         locked.holdout_sample = result.holdout_sample
+        locked.evaluation = result.evaluation
         # The search summary rides along in the environment JSON, next to the versions.
         locked.environment = (
             {**result.environment, "search": result.search} if result.search else result.environment
@@ -480,6 +500,7 @@ def _iteration_succeed(
             },
         )
         _reproduction_record(rerun=locked)
+    return logged
 
 
 def iteration_fail(*, iteration_id: int, reason: str) -> bool:

@@ -15,7 +15,7 @@ from django.db import transaction
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, PayloadTooLarge, PortalError
 from apps.datasets.models import DatasetVersion
-from apps.iterations.models import Iteration, IterationStatus
+from apps.iterations.models import Iteration, IterationSource, IterationStatus
 from apps.iterations.services import iteration_start, training_features
 from apps.projects.models import MetricKind, Project
 
@@ -28,6 +28,15 @@ SPEC_KEYS = frozenset(
     {*SPEC_REQUIRED_KEYS, "feature_columns", "params", "seed", "test_size", "metrics"}
 )
 SHA256_HEX_LENGTH = 64
+
+
+def spec_check_trained(iteration: Iteration) -> None:
+    """Raise Conflict for an iteration linked from MLflow, which has no training spec."""
+    if iteration.source == IterationSource.LINKED:
+        raise Conflict(
+            f"Iteration {iteration.number} was linked from MLflow run {iteration.mlflow_run_id} "
+            "and trained outside the portal, so it has no training spec to export or rerun."
+        )
 
 
 def iteration_spec(iteration: Iteration) -> dict[str, Any]:
@@ -203,6 +212,7 @@ def iteration_reproduce(*, iteration: Iteration, user: User) -> Iteration:
             f"Iteration {iteration.number} is {iteration.get_status_display().lower()}; only a "
             "succeeded iteration can be reproduced."
         )
+    spec_check_trained(iteration)
     with transaction.atomic():
         rerun = iteration_start_from_spec(
             project=iteration.project,

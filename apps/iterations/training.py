@@ -11,8 +11,9 @@ import math
 import platform
 import sys
 import time
+import tomllib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -32,6 +33,13 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline
 
 from apps.datasets.ingest import MIN_TRAINING_ROWS, dataset_frame_read
+from apps.iterations.evaluation import (
+    binary_evaluation,
+    decision_costs,
+    feature_importance,
+    multiclass_evaluation,
+    regression_evaluation,
+)
 from apps.iterations.recipes import (
     CLASSIFICATION,
     REGRESSION,
@@ -77,6 +85,8 @@ class TrainingResult:
     train_rows: int
     holdout_rows: int
     warnings: list[str] = field(default_factory=list)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    """Holdout curves and diagnostics in the shape of ``Iteration.evaluation``."""
     search: dict[str, Any] | None = None
     """The hyperparameter search summary when the params request a search, else None.
 
@@ -92,31 +102,41 @@ class ThresholdChoice:
     expected_cost: float | None
 
 
-def train(
+@dataclass
+class HoldoutSplit:
+    """The labelled rows of a dataset split into training and holdout parts."""
+
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    y_train: "pd.Series[Any]"
+    y_test: "pd.Series[Any]"
+    notes: list[str]
+
+
+@dataclass
+class HoldoutEvaluation:
+    metrics: dict[str, float | None]
+    threshold: float | None
+    expected_cost: float | None
+    evaluation: dict[str, Any]
+
+
+def holdout_split(
     *,
     dataset_path: str | Path,
     dataset_format: str,
     target: str,
     feature_columns: list[str],
-    recipe: Recipe,
-    params: dict[str, Any],
     seed: int,
     test_size: float,
     task_type: str,
-    cost_false_positive: float | None = None,
-    cost_false_negative: float | None = None,
-    value_true_positive: float | None = None,
     dataset_detected: Mapping[str, Any] | None = None,
-    on_stage: StageCallback = _stage_ignore,
-) -> TrainingResult:
-    """Split, fit and evaluate. Raises TrainingError for problems in the data.
+) -> HoldoutSplit:
+    """Read the dataset and split it as training does. Raises TrainingError for bad data.
 
-    ``dataset_detected`` is the encoding and dialect found at upload, so the file is read
-    exactly as it was checked. ``on_stage`` is called once as each of the loading, fitting
-    and evaluating stages begins.
+    Trained and linked iterations both call this, so with the same seed and test size they
+    are measured on the same holdout rows.
     """
-    started = time.monotonic()
-    on_stage(STAGE_LOADING, "Reading the dataset file.")
     frame = dataset_frame_read(dataset_path, file_format=dataset_format, detected=dataset_detected)
     missing_columns = [c for c in [target, *feature_columns] if c not in frame.columns]
     if missing_columns:
@@ -137,12 +157,65 @@ def train(
     labels = labelled[target]
     if task_type == REGRESSION:
         labels = _numeric_target(labels, target)
+    notes.extend(_constant_column_notes(features))
 
     x_train, x_test, y_train, y_test = _split(
         features, labels, task_type=task_type, test_size=test_size, seed=seed, notes=notes
     )
-    numeric = [c for c in feature_columns if _is_numeric(features[c])]
-    categorical = [c for c in feature_columns if c not in numeric]
+    return HoldoutSplit(x_train=x_train, x_test=x_test, y_train=y_train, y_test=y_test, notes=notes)
+
+
+def _constant_column_notes(features: pd.DataFrame) -> list[str]:
+    constant = [str(c) for c in features.columns if features[c].nunique(dropna=True) <= 1]
+    if not constant:
+        return []
+    return [
+        f"The columns {', '.join(constant)} have a single value (or none), so they carry no "
+        "information for the model."
+    ]
+
+
+def train(
+    *,
+    dataset_path: str | Path,
+    dataset_format: str,
+    target: str,
+    feature_columns: list[str],
+    recipe: Recipe,
+    params: dict[str, Any],
+    seed: int,
+    test_size: float,
+    task_type: str,
+    cost_false_positive: float | None = None,
+    cost_false_negative: float | None = None,
+    value_true_positive: float | None = None,
+    dataset_detected: Mapping[str, Any] | None = None,
+    datetime_columns: Sequence[str] = (),
+    on_stage: StageCallback = _stage_ignore,
+) -> TrainingResult:
+    """Split, fit and evaluate. Raises TrainingError for problems in the data.
+
+    ``dataset_detected`` is the encoding and dialect found at upload, so the file is read
+    exactly as it was checked. ``datetime_columns`` names the feature columns that hold dates
+    or timestamps, which the pipeline expands into numeric parts. ``on_stage`` is called once
+    as each of the loading, fitting and evaluating stages begins.
+    """
+    started = time.monotonic()
+    on_stage(STAGE_LOADING, "Reading the dataset file.")
+    split = holdout_split(
+        dataset_path=dataset_path,
+        dataset_format=dataset_format,
+        target=target,
+        feature_columns=feature_columns,
+        seed=seed,
+        test_size=test_size,
+        task_type=task_type,
+        dataset_detected=dataset_detected,
+    )
+    x_train, x_test, y_train = split.x_train, split.x_test, split.y_train
+    dates = [c for c in feature_columns if c in set(datetime_columns)]
+    numeric = [c for c in feature_columns if c not in dates and _is_numeric(x_train[c])]
+    categorical = [c for c in feature_columns if c not in numeric and c not in dates]
     pipeline = pipeline_build(
         recipe,
         task_type=task_type,
@@ -150,6 +223,7 @@ def train(
         seed=seed,
         numeric_columns=numeric,
         categorical_columns=categorical,
+        datetime_columns=dates,
     )
     on_stage(
         STAGE_FITTING,
@@ -168,19 +242,16 @@ def train(
         raise TrainingError(f"The {recipe.name} model could not be fitted: {error}") from error
 
     on_stage(STAGE_EVALUATING, f"Evaluating on {len(x_test)} holdout rows.")
-    threshold: float | None = None
-    expected_cost: float | None = None
-    if task_type == CLASSIFICATION:
-        metrics, threshold, expected_cost = _evaluate_classifier(
-            pipeline,
-            x_test,
-            y_test,
-            cost_false_positive=cost_false_positive,
-            cost_false_negative=cost_false_negative,
-            value_true_positive=value_true_positive,
-        )
-    else:
-        metrics = _evaluate_regressor(pipeline, x_test, y_test)
+    evaluated = holdout_evaluate(
+        pipeline,
+        x_test,
+        split.y_test,
+        task_type=task_type,
+        seed=seed,
+        cost_false_positive=cost_false_positive,
+        cost_false_negative=cost_false_negative,
+        value_true_positive=value_true_positive,
+    )
 
     sample = x_test.head(HOLDOUT_SAMPLE_ROWS)
     logger.info(
@@ -192,17 +263,62 @@ def train(
     )
     return TrainingResult(
         pipeline=pipeline,
-        metrics=metrics,
-        threshold=threshold,
-        expected_cost=expected_cost,
+        metrics=evaluated.metrics,
+        threshold=evaluated.threshold,
+        expected_cost=evaluated.expected_cost,
         feature_columns=list(feature_columns),
         holdout_sample=holdout_sample_build(pipeline, sample, task_type=task_type),
         input_example=sample,
-        environment=environment_describe(),
+        environment=environment_describe(packages=_recipe_packages(recipe)),
         train_rows=len(x_train),
         holdout_rows=len(x_test),
-        warnings=notes,
+        warnings=split.notes,
         search=search_summary,
+        evaluation=evaluated.evaluation,
+    )
+
+
+def _recipe_packages(recipe: Recipe) -> tuple[str, ...]:
+    return RECIPE_PACKAGES.get(recipe.name, ())
+
+
+RECIPE_PACKAGES = {"lightgbm": ("lightgbm",), "xgboost": ("xgboost", "xgboost-cpu")}
+"""The distribution names of the optional libraries a recipe trains with."""
+
+
+def holdout_evaluate(
+    model: Any,
+    x_test: pd.DataFrame,
+    y_test: "pd.Series[Any]",
+    *,
+    task_type: str,
+    seed: int,
+    cost_false_positive: float | None = None,
+    cost_false_negative: float | None = None,
+    value_true_positive: float | None = None,
+) -> HoldoutEvaluation:
+    """Measure a fitted model on the holdout: metrics, decision threshold and chart data.
+
+    ``model`` needs ``predict``, and for classification ``predict_proba`` and ``classes_``.
+    """
+    threshold: float | None = None
+    expected_cost: float | None = None
+    if task_type == CLASSIFICATION:
+        metrics, threshold, expected_cost, evaluation = _evaluate_classifier(
+            model,
+            x_test,
+            y_test,
+            cost_false_positive=cost_false_positive,
+            cost_false_negative=cost_false_negative,
+            value_true_positive=value_true_positive,
+        )
+    else:
+        metrics, evaluation = _evaluate_regressor(model, x_test, y_test, seed=seed)
+    importance = feature_importance(model, x_test, y_test, seed=seed)
+    if importance is not None:
+        evaluation["feature_importance"], evaluation["feature_importance_method"] = importance
+    return HoldoutEvaluation(
+        metrics=metrics, threshold=threshold, expected_cost=expected_cost, evaluation=evaluation
     )
 
 
@@ -378,17 +494,14 @@ def threshold_choose(
     if cost_false_positive is None or cost_false_negative is None or len(y_true) == 0:
         return ThresholdChoice(threshold=DEFAULT_THRESHOLD, expected_cost=None)
     candidates = np.unique(np.append(scores, [DEFAULT_THRESHOLD, np.nextafter(1.0, 2.0)]))
-    positives = y_true == 1
-    # Sorted scores per class turn "how many score at or above t" into a binary search, so
-    # every candidate costs O(log n) rather than a pass over the holdout.
-    positive_scores = np.sort(scores[positives])
-    negative_scores = np.sort(scores[~positives])
-    true_positives = len(positive_scores) - np.searchsorted(positive_scores, candidates, "left")
-    false_positives = len(negative_scores) - np.searchsorted(negative_scores, candidates, "left")
-    false_negatives = len(positive_scores) - true_positives
-    costs = false_positives * cost_false_positive + false_negatives * cost_false_negative
-    if value_true_positive:
-        costs = costs - true_positives * value_true_positive
+    costs = decision_costs(
+        y_true=y_true,
+        scores=scores,
+        thresholds=candidates,
+        cost_false_positive=cost_false_positive,
+        cost_false_negative=cost_false_negative,
+        value_true_positive=value_true_positive,
+    )
     # np.lexsort sorts by its last key first: cost, then distance from 0.5, then the higher
     # threshold.
     best = int(np.lexsort((-candidates, np.abs(candidates - DEFAULT_THRESHOLD), costs))[0])
@@ -398,14 +511,14 @@ def threshold_choose(
 
 
 def _evaluate_classifier(
-    pipeline: Pipeline,
+    pipeline: Any,
     x_test: pd.DataFrame,
     y_test: "pd.Series[Any]",
     *,
     cost_false_positive: float | None,
     cost_false_negative: float | None,
     value_true_positive: float | None = None,
-) -> tuple[dict[str, float | None], float | None, float | None]:
+) -> tuple[dict[str, float | None], float | None, float | None, dict[str, Any]]:
     classes = list(pipeline.classes_)
     probabilities = pipeline.predict_proba(x_test)
     y_true = y_test.to_numpy()
@@ -435,7 +548,16 @@ def _evaluate_classifier(
         metrics["log_loss"] = _safe(skm.log_loss, truth, scores, labels=[0, 1])
         # Also a metric, so stakeholders can set a target on the cost of errors itself.
         metrics["expected_cost"] = choice.expected_cost
-        return metrics, choice.threshold, choice.expected_cost
+        evaluation = binary_evaluation(
+            truth=truth,
+            scores=scores,
+            labels=[json_safe(classes[0]), json_safe(positive)],
+            threshold=choice.threshold,
+            cost_false_positive=cost_false_positive,
+            cost_false_negative=cost_false_negative,
+            value_true_positive=value_true_positive,
+        )
+        return metrics, choice.threshold, choice.expected_cost, evaluation
 
     predicted_labels = np.asarray(pipeline.classes_)[probabilities.argmax(axis=1)]
     truth_labels = y_true
@@ -474,16 +596,21 @@ def _evaluate_classifier(
     else:
         metrics["pr_auc"] = None
     metrics["log_loss"] = _safe(skm.log_loss, truth_labels, probabilities, labels=classes)
-    return metrics, None, None
+    evaluation = multiclass_evaluation(
+        truth=truth_labels, predicted=predicted_labels, labels=classes
+    )
+    evaluation["confusion"]["labels"] = [json_safe(label) for label in classes]
+    return metrics, None, None, evaluation
 
 
 def _evaluate_regressor(
-    pipeline: Pipeline, x_test: pd.DataFrame, y_test: "pd.Series[Any]"
-) -> dict[str, float | None]:
-    predicted = pipeline.predict(x_test)
+    pipeline: Any, x_test: pd.DataFrame, y_test: "pd.Series[Any]", *, seed: int
+) -> tuple[dict[str, float | None], dict[str, Any]]:
+    predicted = np.asarray(pipeline.predict(x_test), dtype=float)
     y_true = y_test.to_numpy(dtype=float)
     has_zero = bool(np.any(y_true == 0))
-    return {
+    evaluation = regression_evaluation(truth=y_true, predicted=predicted, seed=seed)
+    metrics = {
         "rmse": _safe(skm.root_mean_squared_error, y_true, predicted),
         "mae": _safe(skm.mean_absolute_error, y_true, predicted),
         # MAPE divides by the true value, so one zero makes it meaningless.
@@ -492,6 +619,7 @@ def _evaluate_regressor(
         if len(y_true) >= 2
         else None,
     }
+    return metrics, evaluation
 
 
 def _safe(function: Any, *args: Any, **kwargs: Any) -> float | None:
@@ -559,20 +687,53 @@ def holdout_sample_build(
     return result
 
 
-def environment_describe() -> dict[str, str]:
-    def installed(package: str) -> str:
-        try:
-            return package_version(package)
-        except PackageNotFoundError:
-            return "not installed"
+PORTAL_DISTRIBUTION = "ml-portal"
+ENVIRONMENT_PACKAGES = {
+    "scikit_learn": "scikit-learn",
+    "pandas": "pandas",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "mlflow": "mlflow",
+    "skops": "skops",
+}
 
-    return {
+
+def _installed_version(*distributions: str) -> str:
+    """Return the version of the first installed distribution named, or "not installed"."""
+    for distribution in distributions:
+        try:
+            return package_version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def portal_version() -> str:
+    """Return the installed portal version, or the one in pyproject.toml for a source checkout."""
+    version = _installed_version(PORTAL_DISTRIBUTION)
+    if version != "not installed":
+        return version
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def environment_describe(*, packages: Sequence[str] = ()) -> dict[str, str]:
+    """Describe where a model was trained: Python, package versions, portal version, host.
+
+    ``packages`` adds optional libraries that the recipe used, keyed by their import name
+    (``xgboost`` for the ``xgboost-cpu`` distribution too).
+    """
+    environment = {
         "python": sys.version.split()[0],
-        "scikit_learn": installed("scikit-learn"),
-        "pandas": installed("pandas"),
-        "numpy": installed("numpy"),
-        "mlflow": installed("mlflow"),
-        "skops": installed("skops"),
+        **{key: _installed_version(name) for key, name in ENVIRONMENT_PACKAGES.items()},
+        "portal": portal_version(),
         "host": platform.node(),
         "platform": platform.platform(),
     }
+    if packages:
+        environment[packages[0].replace("-", "_")] = _installed_version(*packages)
+    return environment

@@ -10,6 +10,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="iteration-create-from-spec",
     ),
     path(
+        "projects/<slug:slug>/iterations/link/",
+        views.iteration_link_view,
+        name="iteration-link",
+    ),
+    path(
         "projects/<slug:slug>/iterations/<int:number>/",
         views.iteration_detail,
         name="iteration-detail",

@@ -15,7 +15,13 @@ from apps.approvals.services import promotion_request
 from apps.core.errors import PortalError
 from apps.core.views import form_add_portal_error
 from apps.deployments.selectors import project_deployments
-from apps.iterations.forms import IterationStartForm, PromotionRequestForm, SpecUploadForm
+from apps.iterations.forms import (
+    IterationLinkForm,
+    IterationStartForm,
+    PromotionRequestForm,
+    SpecUploadForm,
+)
+from apps.iterations.linking import iteration_link
 from apps.iterations.models import IterationStatus
 from apps.iterations.progress import PROGRESS_STAGES, progress_percent
 from apps.iterations.selectors import iteration_get, iteration_verdicts
@@ -48,7 +54,42 @@ def iteration_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "iterations/iteration_form.html",
-        {"project": project, "form": form, "spec_form": SpecUploadForm()},
+        {
+            "project": project,
+            "form": form,
+            "spec_form": SpecUploadForm(),
+            "link_form": IterationLinkForm(project=project),
+        },
+    )
+
+
+@login_required
+@require_POST
+def iteration_link_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_get_for_user(user=request.user, slug=slug, action=Action.START_ITERATION)
+    link_form = IterationLinkForm(request.POST, project=project)
+    if link_form.is_valid():
+        try:
+            iteration = iteration_link(
+                project=project,
+                user=request.user,  # type: ignore[arg-type]
+                mlflow_run_id=link_form.cleaned_data["mlflow_run_id"],
+                dataset_id=link_form.cleaned_data["dataset"].pk,
+                seed=link_form.cleaned_data["seed"],
+            )
+        except PortalError as error:
+            form_add_portal_error(link_form, error)
+        else:
+            messages.success(
+                request,
+                f"MLflow run {iteration.mlflow_run_id} linked as iteration {iteration.number}.",
+            )
+            return redirect("iteration-detail", slug=project.slug, number=iteration.number)
+    form = IterationStartForm(project=project, initial={"params": {}, "seed": 0})
+    return render(
+        request,
+        "iterations/iteration_form.html",
+        {"project": project, "form": form, "spec_form": SpecUploadForm(), "link_form": link_form},
     )
 
 
@@ -81,7 +122,12 @@ def iteration_create_from_spec(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "iterations/iteration_form.html",
-        {"project": project, "form": form, "spec_form": spec_form},
+        {
+            "project": project,
+            "form": form,
+            "spec_form": spec_form,
+            "link_form": IterationLinkForm(project=project),
+        },
     )
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from apps.core.errors import InvalidInput
+from apps.iterations import boosting
 from apps.iterations.recipes import (
     RECIPES,
     pipeline_build,
@@ -8,6 +9,16 @@ from apps.iterations.recipes import (
     recipe_get,
     recipe_params_validate,
 )
+
+
+def _optional_recipes() -> list[str]:
+    """Return the recipes of the optional boosting libraries that are installed here."""
+    installed = []
+    if boosting.LIGHTGBM_INSTALLED:
+        installed.append("lightgbm")
+    if boosting.XGBOOST_INSTALLED:
+        installed.append("xgboost")
+    return installed
 
 
 def test_choices_depend_on_task_type():
@@ -20,6 +31,7 @@ def test_choices_depend_on_task_type():
         "logistic_regression",
         "random_forest",
         "hist_gradient_boosting",
+        *_optional_recipes(),
     ]
     assert regression == [
         "baseline",
@@ -27,6 +39,7 @@ def test_choices_depend_on_task_type():
         "ridge",
         "random_forest",
         "hist_gradient_boosting",
+        *_optional_recipes(),
     ]
 
 
@@ -40,7 +53,7 @@ def test_recipe_for_other_task_type_is_rejected():
 
 def test_unknown_recipe_is_rejected():
     with pytest.raises(InvalidInput) as caught:
-        recipe_get("xgboost", task_type="regression")
+        recipe_get("gaussian_process", task_type="regression")
 
     assert "recipe" in caught.value.errors
 
