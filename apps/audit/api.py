@@ -1,12 +1,17 @@
 from drf_spectacular.utils import extend_schema
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import Action
 from apps.audit.models import Notification
-from apps.audit.selectors import production_history
-from apps.audit.serializers import NotificationPreferenceSerializer, NotificationSerializer
+from apps.audit.selectors import production_history, project_audit_events
+from apps.audit.serializers import (
+    AuditEventSerializer,
+    NotificationPreferenceSerializer,
+    NotificationSerializer,
+)
 from apps.audit.services import (
     email_delivery_for,
     notification_mark_read,
@@ -80,3 +85,25 @@ class ProductionHistoryView(ProjectAPIView):
                 for period in periods
             ]
         )
+
+
+class ProjectAuditView(ProjectAPIView):
+    """The project's audit events, newest first, paginated with ``limit`` and ``offset``.
+
+    ``action`` filters by an exact action name or, ending in a dot, by its prefix
+    (``promotion.`` for every promotion event).
+    """
+
+    actions = {"get": Action.VIEW}
+
+    @extend_schema(responses={200: AuditEventSerializer(many=True)})
+    def get(self, request: Request, slug: str) -> Response:
+        events = project_audit_events(project=self.project)
+        action = request.query_params.get("action", "")
+        if action.endswith("."):
+            events = events.filter(action__startswith=action)
+        elif action:
+            events = events.filter(action=action)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)

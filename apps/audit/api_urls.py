@@ -14,6 +14,7 @@ urlpatterns = [
         api.NotificationPreferenceView.as_view(),
         name="api-notification-preferences",
     ),
+    path("projects/<slug:slug>/audit/", api.ProjectAuditView.as_view(), name="api-project-audit"),
     path(
         "projects/<slug:slug>/production-history/",
         api.ProductionHistoryView.as_view(),
