@@ -3,7 +3,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
 from apps.core.api import ProjectAPIView
+from apps.core.errors import InvalidInput
 from apps.iterations.linking import iteration_link
 from apps.iterations.models import Iteration
 from apps.iterations.selectors import (
@@ -32,6 +33,7 @@ from apps.iterations.specs import (
     spec_check_trained,
     spec_filename,
     spec_from_upload,
+    spec_yaml_dump,
 )
 from apps.projects.models import Project
 
@@ -98,19 +100,37 @@ class IterationSpecApi(ProjectAPIView):
     actions = {"get": Action.VIEW}
 
     @extend_schema(
-        responses={(200, "application/json"): OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter(
+                "file_format",
+                str,
+                enum=["json", "yaml"],
+                description="json (the default) or yaml.",
+            )
+        ],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "application/yaml"): OpenApiTypes.STR,
+        },
         summary="Download an iteration's training spec",
-        description="A JSON file that POST .../iterations/from-spec/ accepts.",
+        description="A JSON or YAML file that POST .../iterations/from-spec/ accepts.",
     )
     def get(self, request: Request, slug: str, number: int) -> HttpResponse:
+        file_format = request.query_params.get("file_format", "json")
+        if file_format not in ("json", "yaml"):
+            raise InvalidInput("Choose file_format json or yaml.", field="file_format")
         iteration = iteration_get(project=self.project, number=number)
         spec_check_trained(iteration)
+        spec = iteration_spec(iteration)
         # A plain response, so the browsable API's HTML never lands in the downloaded file.
-        response = HttpResponse(
-            json.dumps(iteration_spec(iteration), indent=2) + "\n",
-            content_type="application/json",
-        )
-        response["Content-Disposition"] = f'attachment; filename="{spec_filename(iteration)}"'
+        if file_format == "yaml":
+            response = HttpResponse(spec_yaml_dump(spec), content_type="application/yaml")
+        else:
+            response = HttpResponse(
+                json.dumps(spec, indent=2) + "\n", content_type="application/json"
+            )
+        filename = spec_filename(iteration, file_format=file_format)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
 

@@ -1,4 +1,4 @@
-"""Training specs as code: the JSON document that describes one iteration's training.
+"""Training specs as code: the JSON or YAML document that describes one iteration's training.
 
 A spec names its dataset by content (sha256) rather than by id, so it can be kept in a
 repository and replayed later, or in the portal by ``manage.py train``.
@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+import yaml
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -56,12 +57,39 @@ def iteration_spec(iteration: Iteration) -> dict[str, Any]:
     }
 
 
-def spec_filename(iteration: Iteration) -> str:
-    return f"{iteration.project.slug}-iteration-{iteration.number}-spec.json"
+SPEC_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def spec_filename(iteration: Iteration, *, file_format: str = "json") -> str:
+    return f"{iteration.project.slug}-iteration-{iteration.number}-spec.{file_format}"
+
+
+def spec_yaml_dump(spec: dict[str, Any]) -> str:
+    """Return ``spec`` as YAML in the key order of the JSON export."""
+    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+
+
+class _SpecYamlLoader(yaml.SafeLoader):
+    """A safe loader that also rejects aliases, so a small file cannot expand into a huge
+    document (the "billion laughs" attack)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in a spec", None
+            )
+        return super().compose_node(parent, index)
+
+
+def _spec_yaml_load(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_SpecYamlLoader)  # noqa: S506 - a safe loader subclass
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"The spec file is not valid YAML: {error}.", field="file") from None
 
 
 def spec_from_upload(uploaded: UploadedFile[Any] | None) -> dict[str, Any]:
-    """Read a spec from an uploaded JSON file."""
+    """Read a spec from an uploaded file: YAML when its name ends in .yaml or .yml, else JSON."""
     if uploaded is None:
         raise InvalidInput("Choose a spec file to upload.", field="file")
     if uploaded.size is not None and uploaded.size > SPEC_FILE_MAX_BYTES:
@@ -75,14 +103,25 @@ def spec_from_upload(uploaded: UploadedFile[Any] | None) -> dict[str, Any]:
             f"The spec file is larger than the maximum of {SPEC_FILE_MAX_BYTES} bytes.",
             field="file",
         )
+    is_yaml = (uploaded.name or "").lower().endswith(SPEC_YAML_SUFFIXES)
     try:
-        spec = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("The spec file is not UTF-8 text.", field="file") from None
-    except json.JSONDecodeError as error:
-        raise InvalidInput(f"The spec file is not valid JSON: {error}.", field="file") from None
+    if is_yaml:
+        spec = _spec_yaml_load(text)
+    else:
+        try:
+            spec = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(
+                f"The spec file is not valid JSON: {error}. A YAML spec needs a name ending "
+                "in .yaml or .yml.",
+                field="file",
+            ) from None
     if not isinstance(spec, dict):
-        raise InvalidInput("The spec file must contain a JSON object.", field="file")
+        kind = "YAML mapping" if is_yaml else "JSON object"
+        raise InvalidInput(f"The spec file must contain a {kind}.", field="file")
     return spec
 
 

@@ -336,3 +336,48 @@ def test_train_command_reports_missing_file(project, alice, tmp_path):
         call_command(
             "train", project=project.slug, user="alice", spec=str(tmp_path / "absent.json")
         )
+
+
+def test_spec_exports_as_yaml_and_starts_from_yaml_file(
+    project, alice, cancer_dataset, api_client_for
+):
+    client = api_client_for(alice)
+
+    exported = client.get(_url(project, "1/spec/?file_format=yaml"))
+    upload = SimpleUploadedFile("spec.yaml", exported.content)
+    started = client.post(_url(project, "from-spec/"), {"file": upload}, format="multipart")
+
+    assert exported.status_code == 200
+    assert exported["Content-Type"] == "application/yaml"
+    assert exported["Content-Disposition"].endswith('-iteration-1-spec.yaml"')
+    assert exported.content.startswith(b"version: 1\n")
+    assert started.status_code == 202, started.json()
+    assert started.json()["recipe"] == Iteration.objects.get(project=project, number=1).recipe
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"version: [1\n", "not valid YAML"),
+        (b"- 1\n- 2\n", "must contain a YAML mapping"),
+        (b"a: &x [1, 2]\nb: *x\n", "aliases"),
+    ],
+)
+def test_bad_yaml_spec_file_is_rejected(
+    project, alice, cancer_dataset, api_client_for, content, message
+):
+    upload = SimpleUploadedFile("spec.yml", content)
+
+    response = api_client_for(alice).post(
+        _url(project, "from-spec/"), {"file": upload}, format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["file"][0]
+
+
+def test_spec_export_rejects_unknown_file_format(project, alice, cancer_dataset, api_client_for):
+    response = api_client_for(alice).get(_url(project, "1/spec/?file_format=xml"))
+
+    assert response.status_code == 400
+    assert "file_format" in response.json()["errors"]

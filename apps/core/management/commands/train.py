@@ -26,7 +26,12 @@ class Command(BaseCommand):
             required=True,
             help="Username that starts the iteration. Their project role must allow it.",
         )
-        parser.add_argument("--spec", required=True, type=Path, help="Path of the spec JSON file.")
+        parser.add_argument(
+            "--spec",
+            required=True,
+            type=Path,
+            help="Path of the spec file: JSON, or YAML named .yaml or .yml.",
+        )
         parser.add_argument(
             "--wait",
             action="store_true",
