@@ -6,33 +6,34 @@ from typing import Any
 from apps.approvals.checks import checks_evaluate, live_deployment
 from apps.approvals.models import ApprovalRequest, RequestStatus, Verdict
 from apps.approvals.policies import policy_for
+from apps.dashboards.comparison import spec_diff as comparison_spec_diff
+from apps.dashboards.comparison import spec_fields
 from apps.dashboards.figures import Series, residuals_figure, roc_figure
 from apps.iterations.models import Iteration
 from apps.iterations.selectors import iteration_verdicts
 from apps.projects.models import SuccessMetric
 
-SPEC_FIELDS = ("recipe", "params", "seed", "test_size", "feature_columns")
-
-
-def _spec(iteration: Iteration) -> dict[str, Any]:
-    spec = {field: getattr(iteration, field) for field in SPEC_FIELDS}
-    spec["dataset"] = f"{iteration.dataset.name} v{iteration.dataset.version}"
-    spec["dataset_sha256"] = iteration.dataset.sha256
-    return spec
-
 
 def spec_diff(*, candidate: Iteration, live: Iteration | None) -> list[dict[str, Any]]:
-    """Return one row per spec field, with both values and whether they differ."""
-    candidate_spec = _spec(candidate)
-    live_spec = _spec(live) if live is not None else {}
+    """Return the spec fields where the candidate differs from the live version.
+
+    With no live version there is nothing to differ from, so the candidate's own spec is
+    listed (its environment left out) with ``changed`` false.
+    """
+    if live is None:
+        return [
+            {"field": name, "candidate": value, "live": None, "changed": False}
+            for name, value in spec_fields(candidate).items()
+            if not name.startswith("environment.")
+        ]
     return [
         {
-            "field": field,
-            "candidate": value,
-            "live": live_spec.get(field),
-            "changed": live is not None and live_spec.get(field) != value,
+            "field": difference.field,
+            "candidate": difference.values[0],
+            "live": difference.values[1],
+            "changed": True,
         }
-        for field, value in candidate_spec.items()
+        for difference in comparison_spec_diff(iterations=[candidate, live])
     ]
 
 

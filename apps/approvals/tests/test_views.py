@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import Membership, Role
+from apps.approvals.evidence import spec_diff
 from apps.approvals.models import ApprovalRequest, Gate, RequestStatus
 from apps.deployments.models import Deployment
 from apps.iterations.models import Iteration
@@ -227,3 +228,37 @@ def test_retirement_page_without_reason_shows_form_error(
     assert response.status_code == 400
     assert "This field is required." in response.text
     assert not ApprovalRequest.objects.filter(project=project, gate=Gate.RETIREMENT).exists()
+
+
+def test_evidence_spec_diff_lists_only_fields_that_differ_from_live(
+    project: Project, make_iteration: Callable[..., Iteration]
+) -> None:
+    live = make_iteration(1, params={"max_depth": 3}, environment={"python": "3.12.1"})
+    candidate = make_iteration(2, params={"max_depth": 5}, environment={"python": "3.12.1"})
+
+    rows = spec_diff(candidate=candidate, live=live)
+    alone = spec_diff(candidate=candidate, live=None)
+
+    assert rows == [{"field": "params.max_depth", "candidate": 5, "live": 3, "changed": True}]
+    assert {row["field"] for row in alone} >= {"recipe", "seed", "params.max_depth"}
+    assert not any(row["field"].startswith("environment.") for row in alone)
+
+
+def test_inbox_shows_what_differs_from_live_version(
+    client_for: ClientFor,
+    project: Project,
+    make_iteration: Callable[..., Iteration],
+    alice: User,
+    dana: User,
+) -> None:
+    live = make_iteration(1, params={"max_depth": 3})
+    Deployment.objects.create(project=project, iteration=live, status="live")
+    candidate = make_iteration(2, params={"max_depth": 5})
+    ApprovalRequest.objects.create(
+        project=project, gate=Gate.PROMOTION, iteration=candidate, requested_by=alice
+    )
+
+    response = client_for(dana).get(reverse("approval-inbox"))
+
+    assert "what differs from the live version" in response.text
+    assert "params.max_depth" in response.text
