@@ -274,3 +274,25 @@ def test_search_scoring_from_other_task_is_rejected(project, alice, cancer_datas
         _start(project, alice, cancer_dataset, recipe="random_forest", params={"search": search})
 
     assert "params.search.scoring" in caught.value.errors
+
+
+def test_rerun_after_logging_before_registering_registers_one_version(
+    project, alice, cancer_dataset
+):
+    from apps.iterations.services import _log_to_mlflow, _train
+
+    iteration = _start(project, alice, cancer_dataset, recipe="baseline")
+    # A worker that died between logging the run and registering its model leaves a run with
+    # no model version and the iteration still queued for redelivery.
+    logged = _log_to_mlflow(iteration, _train(iteration, on_stage=lambda stage, line: None))
+    assert logged.model_version == ""
+
+    iteration_run(iteration_id=iteration.pk)
+
+    iteration.refresh_from_db()
+    client = mlflow.MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
+    versions = client.search_model_versions(f"run_id = '{logged.run_id}'")
+    assert iteration.status == "succeeded", iteration.status_reason
+    assert iteration.mlflow_run_id == logged.run_id
+    assert len(_mlflow_runs(iteration)) == 1
+    assert [str(version.version) for version in versions] == [iteration.model_version]
