@@ -114,6 +114,14 @@ def _best_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return fastest
 
 
+def _load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages, which show how busy the CPUs were."""
+    try:
+        return " ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "not available"
+
+
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.add_argument("--rows", type=int, default=1_000_000, help="Rows in the CSV.")
@@ -125,6 +133,7 @@ def main() -> None:
         print(json.dumps(measure(parser, Path(path))))
         return
 
+    print(f"load average before: {_load_average()}")
     with tempfile.TemporaryDirectory(prefix="ingest-benchmark-") as folder:
         path = Path(folder) / "table.csv"
         started = time.perf_counter()
@@ -142,6 +151,7 @@ def main() -> None:
         portal = _best_of(portal_runs)
         arrow = _best_of(arrow_runs)
 
+    print(f"load average after:  {_load_average()}")
     time_ratio = portal["seconds"] / arrow["seconds"]
     memory_ratio = portal["peak_bytes"] / size
     arrow_memory_ratio = arrow["peak_bytes"] / size
