@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apps.deployments.scoring import model_predict
+from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration
 from apps.projects.models import TaskType
 
@@ -24,16 +25,27 @@ PROBABILITY_TOLERANCE = 1e-6
 # Single-row scoring calls timed after the replay; the first call is a warm-up and not counted.
 LATENCY_SAMPLES = 50
 MAX_REPORTED_MISMATCHES = 20
+MAX_REPORTED_COLUMNS = 10
 
 
-def model_checks(*, model: Any, iteration: Iteration, task_type: str) -> dict[str, Any]:
+def model_checks(
+    *, model: Any, iteration: Iteration, task_type: str, model_uri: str | None = None
+) -> dict[str, Any]:
     """Run every deploy check and return ``{"passed", "reason", "signature", "rows", ...}``.
 
-    The signature check runs first, so a model that expects other columns fails with that
-    reason rather than with a scoring error during the replay. Latency is measured only for a
-    model that passed, on the replayed rows, and is recorded as ``latency_ms``.
+    ``model_uri`` is where ``model`` was loaded from. It defaults to the iteration's registered
+    version, which is what deployments and rollouts load. The signature check runs first, so a
+    model that expects other columns fails with that reason rather than with a scoring error
+    during the replay. Latency is measured only for a model that passed, on the replayed rows,
+    and is recorded as ``latency_ms``.
     """
-    signature = signature_check(model=model, feature_columns=list(iteration.feature_columns))
+    if model_uri is None and iteration.model_name and iteration.model_version:
+        model_uri = mlflow_adapter.model_uri(iteration.model_name, iteration.model_version)
+    signature = signature_check(
+        model=model,
+        feature_columns=list(iteration.feature_columns),
+        signature_inputs=mlflow_adapter.model_signature_inputs(model_uri) if model_uri else [],
+    )
     if not signature["passed"]:
         return {
             **_result(passed=False, rows=0, mismatches=[], reason=signature["reason"]),
@@ -48,33 +60,88 @@ def model_checks(*, model: Any, iteration: Iteration, task_type: str) -> dict[st
     return replay
 
 
-def signature_check(*, model: Any, feature_columns: list[str]) -> dict[str, Any]:
-    """Compare the columns the fitted pipeline was trained on with the iteration's features.
+def signature_check(
+    *,
+    model: Any,
+    feature_columns: list[str],
+    signature_inputs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Compare the model's input columns with the iteration's features, in two ways.
 
-    scikit-learn records the training frame's columns as ``feature_names_in_``, and MLflow's
-    signature for these models is inferred from the same frame, so a mismatch means the
-    registry version is not the model the iteration describes.
+    scikit-learn records the training frame's columns, in order, as ``feature_names_in_``.
+    The MLflow signature (``signature_inputs``, as ``model_signature_inputs`` returns it) is
+    what the registry promises to callers, and a model logged outside the portal may carry
+    one that differs from the estimator, so its column names must be the features too. Order
+    is not compared there, because MLflow matches signature columns by name. A mismatch in
+    either means the registry version is not the model the iteration describes. A model needs
+    at least one of the two, because without both nothing records which columns it expects.
     """
+    signature_columns = _named_columns(signature_inputs or [])
     trained_on = getattr(model, "feature_names_in_", None)
-    if trained_on is None:
-        return {
-            "passed": False,
-            "reason": "The model does not record the columns it was trained on.",
-            "columns": [],
-        }
-    columns = [str(name) for name in trained_on]
-    if columns != list(feature_columns):
+    if trained_on is None and not signature_columns:
+        return _signature_result(
+            reason="The model does not record the columns it was trained on.",
+            columns=[],
+            signature_columns=signature_columns,
+        )
+    columns = [str(name) for name in trained_on] if trained_on is not None else []
+    if trained_on is not None and columns != list(feature_columns):
         missing = [name for name in feature_columns if name not in columns]
         extra = [name for name in columns if name not in feature_columns]
-        return {
-            "passed": False,
-            "reason": (
+        return _signature_result(
+            reason=(
                 "The model's input columns differ from the iteration's features "
                 f"({len(missing)} missing, {len(extra)} unexpected, or in another order)."
             ),
-            "columns": columns,
-        }
-    return {"passed": True, "reason": "", "columns": columns}
+            columns=columns,
+            signature_columns=signature_columns,
+        )
+    if signature_columns:
+        missing = [name for name in feature_columns if name not in signature_columns]
+        extra = [name for name in signature_columns if name not in feature_columns]
+        if missing or extra:
+            parts = ["The registered model's signature does not match the iteration's features."]
+            if missing:
+                parts.append(f"Missing from the signature: {_column_list(missing)}.")
+            if extra:
+                parts.append(f"In the signature but not among the features: {_column_list(extra)}.")
+            return _signature_result(
+                reason=" ".join(parts), columns=columns, signature_columns=signature_columns
+            )
+    return {
+        "passed": True,
+        "reason": "",
+        "columns": columns or signature_columns,
+        "signature_columns": signature_columns,
+    }
+
+
+def _named_columns(specs: list[dict[str, Any]]) -> list[str]:
+    """Return the column names of a signature's input specs, or [] for a tensor signature.
+
+    A tensor-based signature names no columns, so there is nothing to compare it with.
+    """
+    names = [spec.get("name") for spec in specs]
+    if not names or any(not isinstance(name, str) for name in names):
+        return []
+    return [str(name) for name in names]
+
+
+def _column_list(names: list[str]) -> str:
+    listed = ", ".join(f"'{name}'" for name in names[:MAX_REPORTED_COLUMNS])
+    unlisted = len(names) - MAX_REPORTED_COLUMNS
+    return f"{listed} and {unlisted} more" if unlisted > 0 else listed
+
+
+def _signature_result(
+    *, reason: str, columns: list[str], signature_columns: list[str]
+) -> dict[str, Any]:
+    return {
+        "passed": False,
+        "reason": reason,
+        "columns": columns,
+        "signature_columns": signature_columns,
+    }
 
 
 def replay_holdout(*, model: Any, iteration: Iteration, task_type: str) -> dict[str, Any]:

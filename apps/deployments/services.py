@@ -149,7 +149,12 @@ def deployment_run(*, deployment_id: int) -> None:
     )
     try:
         model = mlflow_adapter.model_load(deployment.model_uri)
-        smoke_test = model_checks(model=model, iteration=iteration, task_type=project.task_type)
+        smoke_test = model_checks(
+            model=model,
+            iteration=iteration,
+            task_type=project.task_type,
+            model_uri=deployment.model_uri,
+        )
         if not smoke_test["passed"]:
             _deployment_fail(
                 deployment_id=deployment_id,
@@ -580,7 +585,10 @@ def rollout_run(*, rollout_id: int) -> None:
     try:
         model = mlflow_adapter.model_load(rollout.model_uri)
         smoke_test = model_checks(
-            model=model, iteration=rollout.iteration, task_type=rollout.project.task_type
+            model=model,
+            iteration=rollout.iteration,
+            task_type=rollout.project.task_type,
+            model_uri=rollout.model_uri,
         )
     except Exception as exc:
         logger.exception("rollout %s of project %s failed", rollout_id, rollout.project.slug)

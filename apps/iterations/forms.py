@@ -4,6 +4,7 @@ from django import forms
 
 from apps.core.forms import JSONObjectField
 from apps.datasets.models import DatasetVersion
+from apps.deployments.forms import SharePercentField
 from apps.iterations.recipes import recipe_choices
 from apps.projects.models import Project
 
@@ -51,6 +52,13 @@ class PromotionRequestForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Why this iteration should go to production.",
+    )
+    canary_share = SharePercentField(
+        required=False,
+        label="Start as a canary at this percentage of traffic",
+        help_text="On approval, the iteration answers this percentage of prediction requests "
+        "beside the live version, above 0 and below 100. Leave empty to replace the live "
+        "version outright.",
     )
 
 

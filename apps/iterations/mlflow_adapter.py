@@ -368,6 +368,20 @@ def model_flavors(model_uri: str) -> list[str]:
     return list(mlflow.models.get_model_info(model_uri).flavors)
 
 
+def model_signature_inputs(model_uri: str) -> list[dict[str, Any]]:
+    """Return the input schema of a logged model's signature as a list of column specs.
+
+    Each spec is MLflow's own dictionary, such as ``{"type": "double", "name": "age",
+    "required": true}``; a tensor-based signature's specs have no ``name``. Returns [] for a
+    model logged without a signature. Raises MlflowException if the model is missing.
+    """
+    _configure()
+    signature = mlflow.models.get_model_info(model_uri).signature
+    if signature is None or signature.inputs is None:
+        return []
+    return list(signature.inputs.to_dict())
+
+
 def model_alias_set(*, model_name: str, version: str | int, alias: str) -> None:
     """Point ``alias`` (such as ``production``) of a registered model at ``version``."""
     client = _configure()

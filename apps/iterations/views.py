@@ -231,26 +231,48 @@ def iteration_retry_view(request: HttpRequest, slug: str, number: int) -> HttpRe
 @login_required
 @require_POST
 def iteration_promote(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Request a promotion, or a canary at a share of traffic when the form gives one.
+
+    Errors in the form's own fields re-render the iteration page with the errors under the
+    fields. Any other rejection comes back as a message on the page the form was posted from.
+    """
     project = project_get_for_user(user=request.user, slug=slug, action=Action.REQUEST_PROMOTION)
     iteration = iteration_get(project=project, number=number)
     form = PromotionRequestForm(request.POST)
     if not form.is_valid():
-        for error in form.errors.get("comment", []):
-            messages.error(request, str(error))
+        return _promotion_form_invalid(request, project, number, form)
+    canary_share = form.cleaned_data["canary_share"]
+    try:
+        promotion_request(
+            iteration=iteration,
+            user=request.user,  # type: ignore[arg-type]
+            comment=form.cleaned_data["comment"],
+            canary_share=canary_share,
+        )
+    except PortalError as error:
+        if any(field in form.fields for field in error.errors):
+            form_add_portal_error(form, error)
+            return _promotion_form_invalid(request, project, number, form)
+        messages.error(request, error.message)
     else:
-        try:
-            promotion_request(
-                iteration=iteration,
-                user=request.user,  # type: ignore[arg-type]
-                comment=form.cleaned_data["comment"],
-            )
-        except PortalError as error:
-            messages.error(request, error.message)
+        if canary_share is None:
+            message = f"Promotion of iteration {number} requested from the decision makers."
         else:
-            messages.success(
-                request, f"Promotion of iteration {number} requested from the decision makers."
+            message = (
+                f"Promotion of iteration {number} as a canary at {canary_share * 100:g}% of "
+                "traffic requested from the decision makers."
             )
+        messages.success(request, message)
     return _redirect_back(request, "iteration-detail", slug=project.slug, number=number)
+
+
+def _promotion_form_invalid(
+    request: HttpRequest, project: Project, number: int, form: PromotionRequestForm
+) -> HttpResponse:
+    context = _iteration_context(project, number)
+    context["promotion_form"] = form
+    context |= discussion_context(project=project, iteration=context["iteration"])
+    return render(request, "iterations/iteration_detail.html", context, status=400)
 
 
 def _redirect_back(request: HttpRequest, fallback: str, **kwargs: Any) -> HttpResponse:
