@@ -1,6 +1,7 @@
 """Buffered prediction logging and shadow scoring, off the request path.
 
-A request only appends to an in-process buffer. A daemon thread per serving process (started
+A request only appends its scores to an in-process buffer; the log rows, with their input
+hashes, are built when the buffer is written, so that work stays off the request path. A daemon thread per serving process (started
 on first use when ``PREDICTION_LOG_BACKGROUND`` is on) scores queued shadow requests and
 writes the buffer with one ``bulk_create`` every ``PREDICTION_LOG_FLUSH_SECONDS``. The buffer
 holds at most ``PREDICTION_LOG_BUFFER_MAX`` rows; past that, new rows are dropped and counted
@@ -32,6 +33,45 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class _ServedBatch:
+    """One request's served predictions, expanded into log rows at flush time."""
+
+    project_id: int
+    deployment_id: int | None
+    rollout_id: int | None
+    variant: str
+    model_version: str
+    instances: list[dict[str, Any]]
+    prediction_ids: list[str]
+    predictions: list[Any]
+    probabilities: list[Any] | None
+    latency_ms: float
+    keep_inputs: bool
+    created_at: Any
+
+    def rows(self) -> list[PredictionLog]:
+        return [
+            PredictionLog(
+                prediction_id=prediction_id,
+                project_id=self.project_id,
+                deployment_id=self.deployment_id,
+                rollout_id=self.rollout_id,
+                variant=self.variant,
+                model_version=self.model_version,
+                prediction=prediction,
+                probability=self.probabilities[index] if self.probabilities is not None else None,
+                inputs=self.instances[index] if self.keep_inputs else None,
+                inputs_hash=_inputs_hash(self.instances[index]),
+                latency_ms=self.latency_ms,
+                created_at=self.created_at,
+            )
+            for index, (prediction_id, prediction) in enumerate(
+                zip(self.prediction_ids, self.predictions, strict=True)
+            )
+        ]
+
+
+@dataclass(frozen=True)
 class _ShadowJob:
     project_id: int
     rollout_id: int
@@ -41,6 +81,8 @@ class _ShadowJob:
 
 
 _rows: deque[PredictionLog] = deque()
+_served: deque[_ServedBatch] = deque()
+_served_rows = 0
 _shadow_jobs: deque[_ShadowJob] = deque()
 _state_lock = threading.Lock()
 _flush_lock = threading.Lock()
@@ -61,29 +103,30 @@ def served_enqueue(
     probabilities: list[Any] | None,
     latency_ms: float,
 ) -> None:
-    """Buffer one log row per served prediction."""
-    now = timezone.now()
-    keep_inputs = settings.PREDICTION_LOG_INPUTS
-    rows = [
-        PredictionLog(
-            prediction_id=prediction_id,
-            project_id=project_id,
-            deployment_id=served.deployment_id,
-            rollout_id=served.rollout_id,
-            variant=variant,
-            model_version=served.model_version,
-            prediction=prediction,
-            probability=probabilities[index] if probabilities is not None else None,
-            inputs=instances[index] if keep_inputs else None,
-            inputs_hash=_inputs_hash(instances[index]),
-            latency_ms=latency_ms,
-            created_at=now,
-        )
-        for index, (prediction_id, prediction) in enumerate(
-            zip(prediction_ids, predictions, strict=True)
-        )
-    ]
-    _append(rows)
+    """Buffer one log row per served prediction; the rows are built when written."""
+    global _served_rows
+    batch = _ServedBatch(
+        project_id=project_id,
+        deployment_id=served.deployment_id,
+        rollout_id=served.rollout_id,
+        variant=variant,
+        model_version=served.model_version,
+        instances=instances,
+        prediction_ids=prediction_ids,
+        predictions=predictions,
+        probabilities=probabilities,
+        latency_ms=latency_ms,
+        keep_inputs=settings.PREDICTION_LOG_INPUTS,
+        created_at=timezone.now(),
+    )
+    count = len(prediction_ids)
+    with _state_lock:
+        if len(_rows) + _served_rows + count > settings.PREDICTION_LOG_BUFFER_MAX:
+            _count_dropped(count)
+            return
+        _served.append(batch)
+        _served_rows += count
+    _thread_ensure()
 
 
 def shadow_enqueue(
@@ -106,7 +149,7 @@ def shadow_enqueue(
 
 def _append(rows: list[PredictionLog]) -> None:
     with _state_lock:
-        room = settings.PREDICTION_LOG_BUFFER_MAX - len(_rows)
+        room = settings.PREDICTION_LOG_BUFFER_MAX - len(_rows) - _served_rows
         if room < len(rows):
             _count_dropped(len(rows) - max(room, 0))
             rows = rows[: max(room, 0)]
@@ -130,13 +173,18 @@ def prediction_log_flush() -> int:
     The background thread calls this on its interval; tests and the ``atexit`` hook call it
     directly.
     """
-    global _dropped
+    global _dropped, _served_rows
     with _flush_lock:
         _shadow_jobs_run()
         with _state_lock:
             rows = list(_rows)
             _rows.clear()
+            batches = list(_served)
+            _served.clear()
+            _served_rows = 0
             dropped, _dropped = _dropped, 0
+        for batch in batches:
+            rows.extend(batch.rows())
         if dropped:
             logger.warning(
                 "prediction log buffer full: %s rows were not logged; lower "
@@ -201,9 +249,11 @@ def _shadow_jobs_run() -> None:
 
 def buffer_clear() -> None:
     """Drop every buffered row and queued shadow request of this process."""
-    global _dropped
+    global _dropped, _served_rows
     with _state_lock:
         _rows.clear()
+        _served.clear()
+        _served_rows = 0
         _shadow_jobs.clear()
         _dropped = 0
 
@@ -237,7 +287,7 @@ def _run() -> None:
 
 
 def _flush_at_exit() -> None:
-    if _rows or _shadow_jobs:
+    if _rows or _served or _shadow_jobs:
         try:
             prediction_log_flush()
         except Exception:

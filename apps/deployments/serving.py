@@ -8,6 +8,7 @@ every process within that bound, without a restart. A newly routed model is load
 warmed with one held-out row before it serves its first request.
 """
 
+import dataclasses
 import logging
 import math
 import random
@@ -32,7 +33,14 @@ from apps.deployments.models import (
     RolloutMode,
     RolloutStatus,
 )
-from apps.deployments.scoring import model_predict
+from apps.deployments.scoring import Scores, model_predict
+from apps.deployments.serving_compiled import (
+    CompiledPipeline,
+    NotCompilable,
+    compiled_verify,
+    pipeline_compile,
+    verification_rows,
+)
 from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration
 from apps.projects.models import Project, TaskType
@@ -61,10 +69,23 @@ class ServedModel:
     task_type: str
     iteration_number: int
     model_version: str
+    # The verified numpy equivalent of the pipeline, or None where the generic path serves.
+    compiled: CompiledPipeline | None = None
 
     @property
     def all_numeric(self) -> bool:
         return len(self.numeric_columns) == len(self.feature_columns)
+
+    @property
+    def matrix_compiled(self) -> bool:
+        """Whether a request's float matrix in column order feeds the compiled path as is."""
+        compiled = self.compiled
+        return (
+            compiled is not None
+            and compiled.categorical is None
+            and compiled.numeric is not None
+            and compiled.numeric.columns == self.feature_columns
+        )
 
 
 @dataclass(frozen=True)
@@ -168,11 +189,12 @@ def model_get(*, kind: str, object_id: int) -> ServedModel:
     with _cache_lock:
         _load_locks.pop(key, None)
     logger.info(
-        "serving %s %s (iteration %s, model version %s)",
+        "serving %s %s (iteration %s, model version %s) through the %s scoring path",
         kind,
         object_id,
         loaded.iteration_number,
         loaded.model_version,
+        "compiled" if loaded.compiled is not None else "generic",
     )
     return loaded
 
@@ -202,7 +224,51 @@ def _model_load(*, kind: str, object_id: int) -> ServedModel:
         model_version=source.model_version,
     )
     _model_warm(served, iteration=iteration)
-    return served
+    return dataclasses.replace(served, compiled=_compiled_build(served, iteration=iteration))
+
+
+def _compiled_build(served: ServedModel, *, iteration: Iteration) -> CompiledPipeline | None:
+    """Compile the pipeline and check it against the real one; None keeps the generic path."""
+    label = f"iteration {iteration.number} model version {served.model_version}"
+    try:
+        compiled = pipeline_compile(
+            served.model,
+            task_type=served.task_type,
+            threshold=served.threshold,
+            feature_columns=served.feature_columns,
+        )
+    except NotCompilable as exc:
+        logger.info("%s serves through the generic pipeline: %s", label, exc)
+        return None
+    holdout = [
+        row
+        for row in (iteration.holdout_sample or {}).get("rows") or []
+        if isinstance(row, dict) and row.keys() == served.feature_set
+    ]
+    if not holdout:
+        logger.warning("%s serves through the generic pipeline: no holdout rows to verify", label)
+        return None
+    categorical = [c for c in served.feature_columns if c not in served.numeric_columns]
+    rows = verification_rows(
+        holdout,
+        numeric_columns=[c for c in served.feature_columns if c in served.numeric_columns],
+        categorical=categorical,
+    )
+    try:
+        reason = compiled_verify(
+            compiled,
+            model=served.model,
+            frames=lambda batch: _instances_frame(batch, served=served),
+            rows=rows,
+            task_type=served.task_type,
+            threshold=served.threshold,
+        )
+    except (Unprocessable, ValueError, TypeError) as exc:
+        reason = f"verification raised {type(exc).__name__}: {exc}"
+    if reason is not None:
+        logger.warning("%s serves through the generic pipeline: %s", label, reason)
+        return None
+    return compiled
 
 
 def _model_warm(served: ServedModel, *, iteration: Iteration) -> None:
@@ -254,15 +320,9 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
             "This project has no live deployment. Approve a promotion and wait for it to go live."
         )
     served, variant = _served_for_request(routing)
-    frame = _instances_frame(instances, served=served)
     started = time.perf_counter()
     try:
-        scores = model_predict(
-            model=served.model,
-            frame=frame,
-            task_type=served.task_type,
-            threshold=served.threshold,
-        )
+        scores = _instances_score(instances, served=served)
     except (ValueError, TypeError) as exc:
         # scikit-learn raises ValueError for inputs its pipeline cannot take (a category it
         # cannot encode, for example). The values are the caller's, so the message is kept
@@ -316,6 +376,28 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
     return result
 
 
+def _instances_score(instances: list[dict[str, Any]], *, served: ServedModel) -> Scores:
+    """Check ``instances`` and score them, through the compiled path where it applies.
+
+    Raises Unprocessable (422) for rows that do not match the model's columns, before any
+    scoring, on either path.
+    """
+    compiled = served.compiled
+    if compiled is not None:
+        if served.matrix_compiled:
+            matrix = _numeric_matrix_fast(instances, served=served)
+            if matrix is not None:
+                return compiled.score_arrays(numeric=matrix, categorical=None)
+        _instances_errors_raise(instances, served=served)
+        scores = compiled.score_rows(instances)
+        if scores is not None:
+            return scores
+    frame = _instances_frame(instances, served=served)
+    return model_predict(
+        model=served.model, frame=frame, task_type=served.task_type, threshold=served.threshold
+    )
+
+
 def _served_for_request(routing: Routing) -> tuple[ServedModel, str]:
     live_id = routing.live_id
     assert live_id is not None
@@ -336,11 +418,8 @@ def _served_for_request(routing: Routing) -> tuple[ServedModel, str]:
 def shadow_score(*, rollout_id: int, instances: list[dict[str, Any]]) -> tuple[Any, float]:
     """Score ``instances`` with a shadow rollout's model; return its scores and time in ms."""
     served = model_get(kind="rollout", object_id=rollout_id)
-    frame = _instances_frame(instances, served=served)
     started = time.perf_counter()
-    scores = model_predict(
-        model=served.model, frame=frame, task_type=served.task_type, threshold=served.threshold
-    )
+    scores = _instances_score(instances, served=served)
     return scores, (time.perf_counter() - started) * 1000
 
 
@@ -394,6 +473,14 @@ def _numeric_frame_fast(
     Returns None when any row may be invalid; the caller then checks row by row, which is
     slower but names every error.
     """
+    matrix = _numeric_matrix_fast(instances, served=served)
+    if matrix is None:
+        return None
+    return pd.DataFrame(matrix, columns=served.feature_columns, copy=False)
+
+
+def _numeric_matrix_fast(instances: list[dict[str, Any]], *, served: ServedModel) -> Any:
+    """Return the float matrix of an all-numeric model's rows, or None as above."""
     columns = served.feature_columns
     feature_set = served.feature_set
     try:
@@ -414,7 +501,7 @@ def _numeric_frame_fast(
     if float in seen_types and type(None) in seen_types:
         # null and NaN both become NaN here, so only the row-by-row check tells them apart.
         return None
-    return pd.DataFrame(matrix, columns=columns, copy=False)
+    return matrix
 
 
 def _instances_errors_raise(instances: list[dict[str, Any]], *, served: ServedModel) -> None:

@@ -8,7 +8,8 @@ portal (``setup_portal.py``), then, on loopback, measures:
 - raw in-process ``predict`` of the loaded pipeline (the floor).
 
 Each server is measured with 1 and with 8 concurrent keep-alive connections, and with one
-100-row request against 100 rows predicted in-process. Run it with
+100-row request against 100 rows predicted in-process. Both servers run the same number of
+worker processes (``--workers``, default one per CPU core). Run it with
 ``.venv/bin/python benchmarks/serving/run.py`` (``--requests N`` per measurement).
 """
 
@@ -174,8 +175,18 @@ print(json.dumps({{"p50_ms": statistics.median(single) * 1000,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of both servers (default: one per CPU core)",
+    )
     args = parser.parse_args()
+    print(
+        f"{os.cpu_count()} CPU cores, load average {_load_average()}, "
+        f"{args.workers} worker processes per server",
+        flush=True,
+    )
 
     folder = Path(tempfile.mkdtemp(prefix="portal-serving-bench-"))
     env = {
@@ -191,8 +202,7 @@ def main() -> None:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    if args.workers:
-        env["WEB_CONCURRENCY"] = str(args.workers)
+    env["WEB_CONCURRENCY"] = str(args.workers)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         print("training and deploying the model ...", flush=True)
@@ -208,7 +218,8 @@ def main() -> None:
         rows = info["rows"]
 
         portal_port, mlflow_port = _free_port(), _free_port()
-        portal_env = {**env, "PORTAL_BIND": f"127.0.0.1:{portal_port}"}
+        # INFO keeps the line that names each model's scoring path; the access log stays off.
+        portal_env = {**env, "PORTAL_BIND": f"127.0.0.1:{portal_port}", "PORTAL_LOG_LEVEL": "INFO"}
         processes.append(
             subprocess.Popen(
                 [str(BIN / "gunicorn"), "-c", "portal/gunicorn.conf.py"],
@@ -232,6 +243,8 @@ def main() -> None:
                     "127.0.0.1",
                     "-p",
                     str(mlflow_port),
+                    "-w",
+                    str(args.workers),
                 ],
                 env=env,
                 cwd=folder,
@@ -287,6 +300,8 @@ def main() -> None:
             portal_port, portal_hundred, connections=1, requests=max(50, args.requests // 10)
         )
         _report(results)
+        print(f"\nload average after the run: {_load_average()}")
+        _compiled_report(folder / "gunicorn.log")
     finally:
         for process in processes:
             process.terminate()
@@ -296,6 +311,20 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _compiled_report(log: Path) -> None:
+    # Each serving process logs which scoring path every model it loads uses.
+    paths = [
+        line.rsplit(" through the ", 1)[-1]
+        for line in log.read_text(errors="replace").splitlines()
+        if "scoring path" in line
+    ]
+    print(f"portal model loads by scoring path: {sorted(paths) or 'none logged'}")
 
 
 def _report(results: dict[str, dict[str, Any]]) -> None:
