@@ -277,8 +277,14 @@ def metric_trend_figure(
         )
 
     xaxis: dict[str, Any] = {"title": {"text": "Iteration"}, "gridcolor": GRID, "zeroline": False}
-    if len(numbers) <= MAX_LABELLED_TICKS:
-        xaxis.update({"tickmode": "array", "tickvals": numbers})
+    drawn = sorted({*numbers, *(number for number, _ in baseline_points)})
+    if drawn:
+        # Padding keeps the first and last markers off the plot's edges, and the extra room on
+        # the right keeps the newest iteration clear of the level labels drawn there.
+        span = max(drawn[-1] - drawn[0], 1)
+        xaxis["range"] = [drawn[0] - 0.5 - 0.04 * span, drawn[-1] + 0.5 + 0.12 * span]
+    if len(drawn) <= MAX_LABELLED_TICKS:
+        xaxis.update({"tickmode": "array", "tickvals": drawn})
     layout = _base_layout(
         title,
         showlegend=False,
@@ -660,7 +666,7 @@ def milestone_figure(
         "line": {"color": CHANCE_COLOUR, "dash": "dash", "width": 1},
     }
     layout = _base_layout(
-        "Days to each milestone against the agreed days",
+        "Days to milestones vs agreed",
         height=400,
         shapes=[diagonal],
         legend=_LEGEND_BELOW,

@@ -247,3 +247,19 @@ def test_portfolio_figures_carry_counts() -> None:
     assert health["data"][0]["y"] == [4, 1]
     assert milestones["data"][0]["y"] == [45]
     assert milestones["data"][1]["marker"]["symbol"] == ["circle-open"]
+
+
+def test_metric_chart_pads_x_axis_around_baselines_and_iterations():
+    figure = metric_trend_figure(
+        title="ROC AUC",
+        direction="higher",
+        iteration_numbers=[3],
+        values=[0.99],
+        target=0.97,
+        baseline_points=[(1, 0.5), (2, 0.88)],
+    )
+
+    xaxis = figure["layout"]["xaxis"]
+    assert xaxis["tickvals"] == [1, 2, 3]
+    assert xaxis["range"][0] < 1
+    assert xaxis["range"][1] > 3.5
