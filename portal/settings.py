@@ -216,10 +216,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="cpu")
-# Training, deploying and scoring run on CPU workers; a GPU queue would get its own route.
+# Training runs on the cpu queue. Deploying, rollouts and batch scoring have a queue of their
+# own, so an approved deployment never waits behind a long training run; a GPU queue would
+# get its own route too.
 CELERY_TASK_ROUTES = {
     "apps.iterations.tasks.*": {"queue": "cpu"},
-    "apps.deployments.tasks.*": {"queue": "cpu"},
+    "apps.deployments.tasks.*": {"queue": "serving"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -92,7 +92,7 @@ def _worker_launch(env: dict[str, str], log_path: Path) -> WorkerProcess:
                 "-P",
                 "solo",
                 "-Q",
-                "cpu",
+                "cpu,serving",
                 "--hostname",
                 hostname,
                 "--without-gossip",
