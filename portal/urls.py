@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts.signin import ThrottledLoginView
+from apps.core.views import favicon
+
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.projects.api_urls")),
@@ -19,6 +22,9 @@ api_patterns: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
+    # Listed before Django's auth URLs so that sign-in goes through the failure limits.
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_patterns)),
     path("", include("apps.accounts.urls")),
@@ -31,5 +37,6 @@ urlpatterns = [
     path("", include("apps.dashboards.urls")),
 ]
 
+handler403 = "apps.core.views.permission_denied"
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"

@@ -16,6 +16,7 @@ from apps.accounts.serializers import (
     TokenResponseSerializer,
 )
 from apps.accounts.services import membership_add, membership_remove, token_create, user_by_username
+from apps.accounts.signin import SignInFailureThrottle, client_address, signin_failure_record
 from apps.core.api import ProjectAPIView
 from apps.core.errors import InvalidInput
 from apps.core.users import authenticated_user
@@ -27,11 +28,15 @@ class TokenThrottle(AnonRateThrottle):
 
 
 class TokenObtainView(APIView):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for an API token.
+
+    After 10 failed attempts in a minute for one username, or 30 from one client address,
+    further attempts get 429 with a Retry-After header until the minute ends.
+    """
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [TokenThrottle]
+    throttle_classes = [TokenThrottle, SignInFailureThrottle]
 
     @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
     def post(self, request: Request) -> Response:
@@ -40,6 +45,7 @@ class TokenObtainView(APIView):
         data = serializer.validated_data
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
+            signin_failure_record(username=data["username"], address=client_address(request))
             raise InvalidInput("Invalid username or password.", field="password")
         token, key = token_create(user=user, name=data["name"], scope=data["scope"])
         return Response({"token": key, "scope": token.scope, "name": token.name})

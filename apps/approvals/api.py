@@ -118,12 +118,10 @@ class PromotionDetailView(APIView):
         return Response(ApprovalRequestSerializer(approval, context={"with_checks": True}).data)
 
 
+# The base of the decision endpoints, which take ``{comment, override_justification}``.
+# Subclasses name the verdict and, for the v1 promotion paths, the gate they accept. A comment
+# rather than a docstring, because drf-spectacular would describe every subclass with it.
 class DecisionView(APIView):
-    """Decide a request with ``{comment, override_justification}``.
-
-    Subclasses name the verdict and, for the v1 promotion paths, the gate they accept.
-    """
-
     verdict: str
     gate: str | None = None
 
@@ -147,11 +145,15 @@ class DecisionView(APIView):
 
 
 class PromotionApproveView(DecisionView):
+    """Approve a pending promotion request. Failing checks need an override_justification."""
+
     verdict = Verdict.APPROVE
     gate = Gate.PROMOTION
 
 
 class PromotionRejectView(DecisionView):
+    """Reject a pending promotion request."""
+
     verdict = Verdict.REJECT
     gate = Gate.PROMOTION
 
@@ -195,15 +197,22 @@ class ApprovalRejectView(DecisionView):
 
 
 class ApprovalRequestChangesView(DecisionView):
-    """Ask for changes with a comment; the request stays pending."""
+    """Ask for changes to a pending request with a comment; the request stays pending."""
 
     verdict = Verdict.REQUEST_CHANGES
 
 
 class PolicyView(ProjectAPIView):
-    """Read or change the approval policy of one gate of the project."""
+    """Read or change the approval policy of one gate of the project.
 
-    actions = {"get": Action.VIEW, "patch": Action.EDIT_PROJECT}
+    Owners, data scientists and decision makers may tighten a policy. Only decision makers
+    may loosen it: turn a check off, lower the approvals required, raise the regression
+    tolerance or widen the approvers. A change the caller's roles do not allow gets 403.
+    """
+
+    # policy_update decides from the member's roles and the direction of the change, which
+    # one permission action cannot express.
+    actions = {"get": Action.VIEW, "patch": Action.VIEW}
 
     def _gate(self, gate: str) -> str:
         if gate not in Gate.values:

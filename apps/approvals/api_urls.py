@@ -58,6 +58,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="api-promotion-reject",
     ),
     path(
+        "promotions/<int:pk>/request-changes/",
+        api.ApprovalRequestChangesView.as_view(),
+        name="api-promotion-request-changes",
+    ),
+    path(
         "promotions/<int:pk>/withdraw/",
         api.PromotionWithdrawView.as_view(),
         name="api-promotion-withdraw",

@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from typing import Any
 
-from apps.approvals.checks import checks_evaluate, live_deployment
+from apps.approvals.checks import Check, checks_evaluate, live_deployment
 from apps.approvals.models import ApprovalRequest, RequestStatus, Verdict
 from apps.approvals.policies import policy_for
+from apps.approvals.selectors import final_decision
 from apps.dashboards.comparison import spec_diff as comparison_spec_diff
 from apps.dashboards.comparison import spec_fields
 from apps.dashboards.figures import Series, residuals_figure, roc_figure
@@ -73,21 +74,42 @@ def _charts(candidate: Iteration, live: Iteration | None) -> list[dict[str, Any]
     return charts
 
 
+def _recorded_checks(recorded: Any) -> list[Check]:
+    """Rebuild the checks a decision stored as ``[{"key", "label", "status", "detail"}]``."""
+    if not isinstance(recorded, list):
+        return []
+    return [
+        Check(
+            key=str(item.get("key", "")),
+            label=str(item.get("label", "")),
+            status=str(item.get("status", "")),
+            detail=str(item.get("detail", "")),
+        )
+        for item in recorded
+        if isinstance(item, dict)
+    ]
+
+
 def approval_evidence(
     *, approval: ApprovalRequest, metrics: Sequence[SuccessMetric]
 ) -> dict[str, Any]:
     """Build the evidence of one request. Runs a few queries per request."""
     policy = policy_for(project=approval.project, gate=approval.gate)
-    checks = (
-        checks_evaluate(approval=approval, policy=policy)
-        if approval.status == RequestStatus.PENDING
-        else []
-    )
+    checks_recorded_at = None
+    if approval.status == RequestStatus.PENDING:
+        checks = checks_evaluate(approval=approval, policy=policy)
+    else:
+        # A decided request shows the checklist its final decision saw, not today's, because
+        # the live version and the policy may have changed since.
+        final = final_decision(approval)
+        checks = _recorded_checks(final.checks) if final is not None else []
+        checks_recorded_at = final.created_at if final is not None else None
     approvals_given = sum(
         1 for decision in approval.decisions.all() if decision.verdict == Verdict.APPROVE
     )
     evidence: dict[str, Any] = {
         "checks": checks,
+        "checks_recorded_at": checks_recorded_at,
         "has_failing_checks": any(check.failed for check in checks),
         "approvals_required": policy.approvals_required,
         "approvals_given": approvals_given,

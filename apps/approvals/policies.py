@@ -1,12 +1,13 @@
 """Per-project, per-gate approval policies: the number of approvals, the approvers and the checks.
 
-Owners and data scientists edit policies, because the permission table gives them
-EDIT_PROJECT, the action that already covers the targets these checks enforce. Decision makers
-cannot loosen the rules they decide under, which is the point of separation of duties.
+Who may change a policy depends on the direction of the change; ``policy_update`` states the
+rule where it enforces it.
 """
 
 import logging
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from apps.accounts.access import project_roles
 from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import Action, roles_allow
 from apps.approvals.models import ApprovalPolicy, Gate
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, notification_send
 from apps.core.errors import InvalidInput, NotAllowed
 from apps.projects.models import Project
 
@@ -116,6 +117,97 @@ def _clean_approvers(value: Any, *, project: Project) -> list[int]:
     return sorted(set(decision_makers.values()))
 
 
+@dataclass(frozen=True)
+class PolicyRights:
+    """The policy changes a member's roles allow in one project."""
+
+    can_tighten: bool
+    can_loosen: bool
+
+    @property
+    def can_edit(self) -> bool:
+        return self.can_tighten or self.can_loosen
+
+
+def policy_rights(*, roles: Iterable[str]) -> PolicyRights:
+    """Return what members with ``roles`` may change; see ``policy_update`` for the rule."""
+    roles = list(roles)
+    can_decide = roles_allow(roles, Action.DECIDE)
+    return PolicyRights(
+        can_tighten=can_decide or roles_allow(roles, Action.EDIT_PROJECT), can_loosen=can_decide
+    )
+
+
+# Checks that block approval while on, so turning one off loosens the policy.
+CHECK_FIELDS = ("check_minimums", "check_regression", "check_baseline", "require_reproduced")
+
+
+def _loosened(
+    *,
+    policy: ApprovalPolicy,
+    project: Project,
+    cleaned: dict[str, Any],
+    approver_ids: list[int] | None,
+    framing: bool | None,
+) -> list[str]:
+    """Return a phrase for each change in the request that loosens the stored policy."""
+    loosened = []
+    for field in CHECK_FIELDS:
+        if getattr(policy, field) and cleaned.get(field) is False:
+            loosened.append(f"{field} turned off")
+    if (
+        "approvals_required" in cleaned
+        and cleaned["approvals_required"] < policy.approvals_required
+    ):
+        loosened.append(
+            f"approvals_required lowered from {policy.approvals_required} "
+            f"to {cleaned['approvals_required']}"
+        )
+    if (
+        "regression_tolerance" in cleaned
+        and cleaned["regression_tolerance"] > policy.regression_tolerance
+    ):
+        loosened.append(
+            f"regression_tolerance raised from {policy.regression_tolerance:g} "
+            f"to {cleaned['regression_tolerance']:g}"
+        )
+    if approver_ids is not None:
+        current = policy_approver_ids(policy)
+        # An empty list lets every decision maker approve, so only a non-empty subset of the
+        # current approvers narrows who may approve.
+        narrowed = bool(approver_ids) and (not current or set(approver_ids) <= current)
+        if set(approver_ids) != current and not narrowed:
+            loosened.append("approvers widened")
+    if framing is False and project.promotion_requires_framing_signoff:
+        loosened.append("require_framing_signoff turned off")
+    return loosened
+
+
+def _policy_change_notify(
+    *, project: Project, gate: str, user: User, changed: dict[str, tuple[Any, Any]]
+) -> None:
+    """Tell the project's owners and decision makers, except the author, what changed."""
+    recipients = set(
+        Membership.objects.filter(
+            project=project, role__in=[Role.OWNER, Role.DECISION_MAKER]
+        ).values_list("user_id", flat=True)
+    ) - {user.pk}
+    changes = "; ".join(f"{key} {old} → {new}" for key, (old, new) in changed.items())
+    message = (
+        f"{user.get_username()} changed the {Gate(gate).label.lower()} policy of "
+        f"{project.name}: {changes}."
+    )
+    for recipient in sorted(recipients):
+        notification_send(
+            user_id=recipient,
+            kind="policy.updated",
+            message=message,
+            project=project,
+            url=f"/projects/{project.slug}/policies/",
+            email=True,
+        )
+
+
 def policy_update(
     *, project: Project, gate: str, user: User, changes: dict[str, Any]
 ) -> ApprovalPolicy:
@@ -123,9 +215,14 @@ def policy_update(
 
     ``require_framing_signoff`` applies to the promotion gate only and is stored on the
     project as ``promotion_requires_framing_signoff``, which the project API also edits.
+    Raises NotAllowed when the user's roles do not allow the change (see the rule below).
     """
-    if not roles_allow(project_roles(user=user, project_id=project.pk), Action.EDIT_PROJECT):
-        raise NotAllowed("Only the project's owners and data scientists can change its policies.")
+    rights = policy_rights(roles=project_roles(user=user, project_id=project.pk))
+    if not rights.can_edit:
+        raise NotAllowed(
+            "Only the project's owners, data scientists and decision makers can change its "
+            "policies."
+        )
     if gate not in Gate.values:
         raise InvalidInput(f"Unknown gate '{gate}'. Use one of: {', '.join(Gate.values)}.")
     unknown = sorted(set(changes) - set(POLICY_FIELDS))
@@ -158,6 +255,26 @@ def policy_update(
         policy, _ = ApprovalPolicy.objects.select_for_update().get_or_create(
             project=locked, gate=gate, defaults={"updated_by": user}
         )
+        # Separation of duties. Owners, data scientists and decision makers may tighten a
+        # policy: more approvals, a check turned on, a smaller tolerance, fewer approvers.
+        # Only a decision maker may loosen it: fewer approvals, a check turned off, a larger
+        # tolerance, more approvers. Otherwise the person who requests a promotion could turn
+        # off the failing check that would make the approver justify an override.
+        # supersede_pending changes neither direction. The comparison runs against the locked
+        # row, so a concurrent change cannot make a loosening look like a no-op.
+        loosened = _loosened(
+            policy=policy,
+            project=locked,
+            cleaned=cleaned,
+            approver_ids=approver_ids,
+            framing=framing,
+        )
+        if loosened and not rights.can_loosen:
+            raise NotAllowed(
+                "Only a decision maker of this project can loosen an approval policy "
+                f"({'; '.join(loosened)}). Owners and data scientists can only tighten it: "
+                "ask a decision maker to make this change."
+            )
         before = policy_snapshot(policy, project=locked)
         for field, value in cleaned.items():
             setattr(policy, field, value)
@@ -169,13 +286,16 @@ def policy_update(
             locked.promotion_requires_framing_signoff = framing
             locked.save(update_fields=["promotion_requires_framing_signoff", "updated_at"])
         after = policy_snapshot(policy, project=locked)
+        changed = {key: (before[key], after[key]) for key in after if before[key] != after[key]}
         audit_record(
             actor=user,
             action="policy.updated",
             target=policy,
             project=locked,
-            before={key: value for key, value in before.items() if after[key] != value},
-            after={key: value for key, value in after.items() if before[key] != value},
+            before={key: old for key, (old, _) in changed.items()},
+            after={key: new for key, (_, new) in changed.items()},
         )
+        if changed:
+            _policy_change_notify(project=locked, gate=gate, user=user, changed=changed)
     logger.info("policy %s of project %s updated by user %s", gate, project.slug, user.pk)
     return policy

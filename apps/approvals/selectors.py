@@ -7,7 +7,7 @@ from django.http import Http404
 from apps.accounts.access import project_get_for_user
 from apps.accounts.models import Role
 from apps.accounts.permissions import Action
-from apps.approvals.models import ApprovalRequest, Decision, RequestStatus
+from apps.approvals.models import ApprovalRequest, Decision, RequestStatus, Verdict
 from apps.deployments.models import Deployment
 from apps.projects.models import Project
 
@@ -62,3 +62,20 @@ def project_approvals(*, project: Project) -> QuerySet[ApprovalRequest]:
     return _with_details(ApprovalRequest.objects.filter(project=project)).order_by(
         "-created_at", "-id"
     )
+
+
+def final_decision(approval: ApprovalRequest) -> Decision | None:
+    """Return the decision that closed an approved or rejected request, else None.
+
+    Reads the prefetched decisions of ``_with_details``, so it runs no query when they are
+    loaded. With several required approvals, the last approval is the one that closed it.
+    """
+    closing_verdicts = {
+        RequestStatus.APPROVED: Verdict.APPROVE,
+        RequestStatus.REJECTED: Verdict.REJECT,
+    }
+    verdict = closing_verdicts.get(RequestStatus(approval.status))
+    if verdict is None:
+        return None
+    closing = [decision for decision in approval.decisions.all() if decision.verdict == verdict]
+    return max(closing, key=lambda decision: (decision.created_at, decision.pk), default=None)

@@ -1,3 +1,4 @@
+import datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -5,6 +6,7 @@ from rest_framework import serializers
 from apps.approvals.checks import checks_as_data, checks_evaluate
 from apps.approvals.models import ApprovalRequest, Decision, RequestStatus
 from apps.approvals.policies import policy_for
+from apps.approvals.selectors import final_decision
 from apps.approvals.services import MAX_COMMENT_LENGTH
 
 
@@ -77,8 +79,10 @@ class DecisionSerializer(serializers.ModelSerializer[Decision]):
         read_only_fields = fields
 
 
+# Expects the prefetches of apps.approvals.selectors; the docstring below is the schema's
+# public description.
 class ApprovalRequestSerializer(serializers.ModelSerializer[ApprovalRequest]):
-    """A request as the API shows it. Expects the prefetches of ``apps.approvals.selectors``."""
+    """An approval request of one gate, with its decisions and automatic checks."""
 
     project = serializers.CharField(source="project.slug", read_only=True)
     iteration = serializers.SerializerMethodField()
@@ -86,8 +90,14 @@ class ApprovalRequestSerializer(serializers.ModelSerializer[ApprovalRequest]):
     decisions = DecisionSerializer(many=True, read_only=True)
     deployment = serializers.SerializerMethodField()
     checks = serializers.SerializerMethodField(
-        help_text="The automatic checklist as it stands now, for a pending request; filled "
-        "in by the detail endpoint only, so that lists stay at a fixed number of queries."
+        help_text="The automatic checklist. For a pending request, as it stands now, filled "
+        "in by the detail endpoint only so that lists stay at a fixed number of queries. For "
+        "an approved or rejected request, as the final decision recorded it (see "
+        "checks_recorded_at). Empty for withdrawn and superseded requests."
+    )
+    checks_recorded_at = serializers.SerializerMethodField(
+        help_text="When the final decision recorded ``checks``; null while the request is "
+        "pending, because its checks are then evaluated at read time."
     )
     retires_deployment = serializers.IntegerField(
         source="deployment_id", read_only=True, allow_null=True
@@ -110,6 +120,7 @@ class ApprovalRequestSerializer(serializers.ModelSerializer[ApprovalRequest]):
             "deployment",
             "retires_deployment",
             "checks",
+            "checks_recorded_at",
         ]
         read_only_fields = fields
 
@@ -124,7 +135,16 @@ class ApprovalRequestSerializer(serializers.ModelSerializer[ApprovalRequest]):
         return {"id": latest.pk, "status": latest.status}
 
     def get_checks(self, approval: ApprovalRequest) -> list[dict[str, Any]]:
-        if approval.status != RequestStatus.PENDING or not self.context.get("with_checks"):
+        if approval.status != RequestStatus.PENDING:
+            final = final_decision(approval)
+            return list(final.checks) if final is not None else []
+        if not self.context.get("with_checks"):
             return []
         policy = policy_for(project=approval.project, gate=approval.gate)
         return checks_as_data(checks_evaluate(approval=approval, policy=policy))
+
+    def get_checks_recorded_at(self, approval: ApprovalRequest) -> datetime.datetime | None:
+        if approval.status == RequestStatus.PENDING:
+            return None
+        final = final_decision(approval)
+        return final.created_at if final is not None else None

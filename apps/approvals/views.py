@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,7 +16,13 @@ from apps.accounts.permissions import Action
 from apps.approvals.evidence import approval_evidence
 from apps.approvals.forms import DecisionForm, PolicyForm, RetirementRequestForm
 from apps.approvals.models import ApprovalRequest, Gate, Verdict
-from apps.approvals.policies import policy_for, policy_snapshot, policy_update
+from apps.approvals.policies import (
+    CHECK_FIELDS,
+    policy_for,
+    policy_rights,
+    policy_snapshot,
+    policy_update,
+)
 from apps.approvals.selectors import approval_get_for_user, inbox_for_user
 from apps.approvals.services import approval_decide, approval_withdraw, retirement_request
 from apps.core.errors import PortalError
@@ -145,28 +152,56 @@ def approval_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, approval.pk)
 
 
+def _limit_to_tightening(form: PolicyForm, snapshot: dict[str, Any]) -> None:
+    """Disable or bound the inputs whose change would loosen the policy.
+
+    A disabled field keeps its stored value when the form is posted, so a member who may only
+    tighten cannot loosen it from this page. ``policy_update`` enforces the rule for every caller.
+    """
+    for field in (*CHECK_FIELDS, "require_framing_signoff"):
+        if snapshot.get(field):
+            form.fields[field].disabled = True
+    form.fields["approvals_required"].widget.attrs["min"] = snapshot["approvals_required"]
+    form.fields["regression_tolerance"].widget.attrs["max"] = snapshot["regression_tolerance"]
+
+
 @login_required
 def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    """Show every gate's policy; owners and data scientists may change one per form post."""
+    """Show every gate's policy and let each member change what their roles allow.
+
+    Owners, data scientists and decision makers may tighten a policy; only decision makers
+    may loosen it. One form post changes one gate.
+    """
     project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
-    can_edit = Action.EDIT_PROJECT in project.user_actions
+    rights = policy_rights(roles=project.user_roles)
     choices = list(
         Membership.objects.filter(project=project, role=Role.DECISION_MAKER)
         .order_by("user__username")
         .values_list("user__username", "user__username")
     )
-    forms_by_gate: dict[str, PolicyForm] = {}
-    for gate in Gate.values:
-        snapshot = policy_snapshot(policy_for(project=project, gate=gate), project=project)
-        forms_by_gate[gate] = PolicyForm(initial=snapshot, approver_choices=choices, prefix=gate)
+    snapshots = {
+        gate: policy_snapshot(policy_for(project=project, gate=gate), project=project)
+        for gate in Gate.values
+    }
+    forms_by_gate: dict[str, PolicyForm] = {
+        gate: PolicyForm(initial=snapshots[gate], approver_choices=choices, prefix=gate)
+        for gate in Gate.values
+    }
     if request.method == "POST":
-        if not can_edit:
-            project_get_for_user(user=request.user, slug=slug, action=Action.EDIT_PROJECT)
+        if not rights.can_edit:
+            raise PermissionDenied(
+                "Only the project's owners, data scientists and decision makers can change "
+                "its policies."
+            )
         gate = request.POST.get("gate", "")
         if gate not in Gate.values:
             messages.error(request, "Choose a gate: framing, promotion or retirement.")
             return redirect("approval-policy", slug=slug)
-        form = PolicyForm(request.POST, approver_choices=choices, prefix=gate)
+        form = PolicyForm(
+            request.POST, initial=snapshots[gate], approver_choices=choices, prefix=gate
+        )
+        if not rights.can_loosen:
+            _limit_to_tightening(form, snapshots[gate])
         forms_by_gate[gate] = form
         if form.is_valid():
             changes = dict(form.cleaned_data)
@@ -187,12 +222,19 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(request, f"Saved the {Gate(gate).label.lower()} policy.")
                 return redirect("approval-policy", slug=slug)
+    for gate, form in forms_by_gate.items():
+        if not rights.can_edit:
+            for field in form.fields.values():
+                field.disabled = True
+        elif not rights.can_loosen and not form.is_bound:
+            _limit_to_tightening(form, snapshots[gate])
     return render(
         request,
         "approvals/policy_edit.html",
         {
             "project": project,
-            "can_edit": can_edit,
+            "can_edit": rights.can_edit,
+            "can_loosen": rights.can_loosen,
             "gates": [(gate, Gate(gate).label, forms_by_gate[gate]) for gate in Gate.values],
         },
         status=400 if request.method == "POST" else 200,

@@ -1,12 +1,18 @@
-from drf_spectacular.utils import extend_schema
+import csv
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import Action
 from apps.audit.models import Notification
-from apps.audit.selectors import production_history, project_audit_events
+from apps.audit.selectors import audit_csv_rows, production_history, project_audit_events
 from apps.audit.serializers import (
     AuditEventSerializer,
     NotificationPreferenceSerializer,
@@ -107,3 +113,40 @@ class ProjectAuditView(ProjectAPIView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)
+
+
+class _LineEcho:
+    """A file-like object whose ``write`` returns the line, so csv.writer output can stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+class ProjectAuditExportView(ProjectAPIView):
+    """The project's whole audit log as CSV, newest first, the same file as the audit page's."""
+
+    actions = {"get": Action.VIEW}
+    # Errors (401, 403, 404) stay JSON; the CSV body bypasses the renderers.
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        # A client that accepts only text/csv still gets the file instead of a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="One header row, then one row per audit event.",
+            )
+        }
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        writer = csv.writer(_LineEcho())
+        rows = audit_csv_rows(project_audit_events(project=self.project).iterator(chunk_size=500))
+        lines: Any = (writer.writerow(row) for row in rows)
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.project.slug}-audit.csv"'
+        return response

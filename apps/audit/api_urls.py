@@ -16,6 +16,11 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/audit/", api.ProjectAuditView.as_view(), name="api-project-audit"),
     path(
+        "projects/<slug:slug>/audit/export/",
+        api.ProjectAuditExportView.as_view(),
+        name="api-project-audit-export",
+    ),
+    path(
         "projects/<slug:slug>/production-history/",
         api.ProductionHistoryView.as_view(),
         name="api-production-history",

@@ -96,13 +96,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+# The base of the endpoints under /api/v1/projects/{slug}/. Subclasses name the action each
+# method needs in ``actions``. ``initial`` fetches the project through the scoped helper before
+# any handler runs, so a subclass cannot skip it. This is a comment, not a docstring, because
+# drf-spectacular describes an operation with the nearest class docstring, inherited ones too.
 class ProjectAPIView(APIView):
-    """Base for endpoints under ``/api/v1/projects/{slug}/``.
-
-    Subclasses name the action each method needs in ``actions``. ``initial`` fetches the
-    project through the scoped helper before any handler runs, so a subclass cannot skip it.
-    """
-
     actions: dict[str, Action] = {}
     project: Project
 
