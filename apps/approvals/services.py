@@ -50,14 +50,15 @@ from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotAllowed
 from apps.core.transitions import transition_check
 from apps.deployments.models import Deployment, DeploymentStatus, RolloutMode
-from apps.deployments.services import deployment_create, deployment_retire, rollout_start
+from apps.deployments.services import (
+    deployment_create,
+    deployment_retire,
+    project_deployments_retire,
+    rollout_start,
+)
 from apps.iterations.models import Iteration, IterationStatus
 from apps.projects.models import Project, Stage
-from apps.projects.services import (
-    project_stage_advance_if_allowed,
-    project_stage_transition,
-    target_version_agree,
-)
+from apps.projects.services import project_stage_transition, target_version_agree
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +319,11 @@ def _self_granted_decision_maker(*, project: Project, user: User) -> bool:
     ).exists()
 
 
-def _separation_of_duties_check(*, approval: ApprovalRequest, project: Project, user: User) -> None:
+def separation_of_duties_check(*, approval: ApprovalRequest, project: Project, user: User) -> None:
+    """Raise NotAllowed when ``user`` may not approve ``approval`` by separation of duties.
+
+    Rollout changes that widen an approved promotion call it too, so they need the same people.
+    """
     if approval.requested_by_id == user.pk:
         raise NotAllowed(
             f"You requested this {approval.get_gate_display().lower()}, so another decision "
@@ -413,12 +418,10 @@ def _retirement_apply(*, approval: ApprovalRequest, project: Project, user: User
     if approval.deployment is not None:
         deployment_retire(deployment=approval.deployment, user=user, reason=reason)
         return
-    live = Deployment.objects.filter(project=project, status=DeploymentStatus.LIVE)
-    for deployment in live:
-        deployment_retire(deployment=deployment, user=user, reason=reason)
-    project_stage_advance_if_allowed(
-        project=project, user=user, stage=Stage.RETIRED, message=reason
-    )
+    # Queued deployments and open rollouts end with the live ones, so no deploy task that
+    # finishes later can put the retired project back into service.
+    project_deployments_retire(project=project, user=user, reason=reason)
+    project_stage_transition(project=project, user=user, stage=Stage.RETIRED, message=reason)
 
 
 def _rejection_apply(
@@ -501,13 +504,13 @@ def _decide_locked(
             f"This request is {locked.status}, so it cannot be decided any more.", field="status"
         )
 
-    checks: list[Check] = []
+    # Every decision records the checklist its decision maker saw, rejections included.
+    checks: list[Check] = checks_evaluate(approval=locked, policy=policy)
     failing: list[Check] = []
     if verdict == Verdict.APPROVE:
-        _separation_of_duties_check(approval=locked, project=project, user=user)
+        separation_of_duties_check(approval=locked, project=project, user=user)
         if locked.decisions.filter(decided_by=user, verdict=Verdict.APPROVE).exists():
             raise Conflict("You already approved this request.")
-        checks = checks_evaluate(approval=locked, policy=policy)
         failing = [check for check in checks if check.failed]
         if failing and not justification:
             raise _blocking_checks_error(failing)

@@ -4,6 +4,7 @@ from typing import Any
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -87,6 +88,7 @@ class PredictView(ProjectAPIView):
 
     @extend_schema(request=PredictRequestSerializer, responses=PredictResponseSerializer)
     def post(self, request: Request, slug: str) -> HttpResponse:
+        _json_content_type_check(request)
         body = _json_body(request)
         if not isinstance(body, dict):
             raise InvalidInput(
@@ -96,6 +98,23 @@ class PredictView(ProjectAPIView):
         result = predict(project=self.project, instances=body.get("instances"))
         return HttpResponse(
             json.dumps(result, separators=(",", ":")), content_type="application/json"
+        )
+
+
+def _json_content_type_check(request: Request) -> None:
+    """Raise 415 unless the body is declared as JSON, as DRF's parsers do on other endpoints.
+
+    The body is parsed by hand here, so DRF's parser selection never runs for this view.
+    """
+    content_type = request.META.get("CONTENT_TYPE") or ""
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            media_type or "(none)",
+            detail=(
+                f"The predict endpoint takes 'application/json', not '{media_type or 'no type'}'. "
+                "Send the body with the header Content-Type: application/json."
+            ),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,8 +29,14 @@ from apps.core.errors import (
     TransitionNotAllowed,
 )
 from apps.core.transitions import transition_check
+from apps.datasets.ingest import upload_spool
 from apps.deployments import serving
-from apps.deployments.batch import BatchInputError, batch_score
+from apps.deployments.batch import (
+    BatchInputError,
+    batch_columns_check,
+    batch_score,
+    batch_table_read,
+)
 from apps.deployments.checks import model_checks
 from apps.deployments.models import (
     BATCH_TRANSITIONS,
@@ -46,12 +53,16 @@ from apps.deployments.models import (
 )
 from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration, IterationStatus
-from apps.projects.models import Project
+from apps.projects.models import Project, Stage
 from apps.projects.services import project_stage_advance_if_allowed
 
 logger = logging.getLogger(__name__)
 
 PRODUCTION_ALIAS = "production"
+OPEN_ROLLOUT_STATUSES = (RolloutStatus.PENDING, RolloutStatus.ACTIVE)
+QUEUED_DEPLOYMENT_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING)
+# Shares arrive as percentages from the pages, so 20 % can become 0.20000000000000004.
+SHARE_TOLERANCE = 1e-9
 
 
 def deployment_create(
@@ -71,6 +82,8 @@ def deployment_create(
         )
     task_id = str(uuid.uuid4())
     with transaction.atomic():
+        locked_project = Project.objects.select_for_update().get(pk=project.pk)
+        _project_not_retired_check(project=locked_project)
         deployment = Deployment.objects.create(
             project=project,
             iteration=iteration,
@@ -179,8 +192,12 @@ def deployment_run(*, deployment_id: int) -> None:
         _alias_set_quietly(deployment=deployment)
 
 
-def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> Deployment:
-    """Retire the current live deployment of the environment and make this one live."""
+def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> Deployment | None:
+    """Retire the current live deployment of the environment and make this one live.
+
+    Returns None, and changes nothing live, when the deployment stopped deploying in the
+    meantime or its project was retired; the latter fails the deployment.
+    """
     with transaction.atomic():
         # The project row lock serializes rollouts and rollbacks of one project, so two
         # deployments finishing together cannot both find no live version and both go live.
@@ -188,6 +205,25 @@ def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> De
         project_id = Deployment.objects.values_list("project_id", flat=True).get(pk=deployment_id)
         project = Project.objects.select_for_update().get(pk=project_id)
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if deployment.status != DeploymentStatus.DEPLOYING:
+            # An approved retirement fails queued deployments while their task runs.
+            logger.info(
+                "deployment %s of project %s is %s; it does not go live",
+                deployment_id,
+                project.slug,
+                deployment.status,
+            )
+            return None
+        if project.stage == Stage.RETIRED:
+            # Checked under the same lock as the swap, so a retirement approved while the
+            # checks ran is seen here and no version goes live in a retired project.
+            _deployment_cancel(
+                deployment=deployment,
+                project=project,
+                user=None,
+                reason="Not deployed: the project was retired while this deployment was deploying.",
+            )
+            return None
         transition_check(
             table=DEPLOYMENT_TRANSITIONS,
             kind="deployment",
@@ -202,7 +238,11 @@ def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> De
         deployment.status_reason = ""
         deployment.live_at = now
         deployment.smoke_test = smoke_test
-        deployment.previous_live = previous
+        deployment.previous_live_id = (
+            previous.pk
+            if previous is not None
+            else _rollback_target_id_after_gap(project=project, environment=deployment.environment)
+        )
         deployment.save(
             update_fields=["status", "status_reason", "live_at", "smoke_test", "previous_live"]
         )
@@ -265,6 +305,64 @@ def _live_deployment_retire(
     return current
 
 
+def _rollback_target_id_after_gap(*, project: Project, environment: str) -> int | None:
+    """Return the id of the deployment a rollback should restore when nothing is live.
+
+    Nothing is live only after a retirement took the last live version down without a
+    replacement. That version was retired by a decision, so a rollback skips it and
+    restores the version it had replaced, which keeps the chain of earlier live versions
+    unbroken across the gap.
+    """
+    last_live = (
+        Deployment.objects.filter(project=project, environment=environment, live_at__isnull=False)
+        .exclude(status=DeploymentStatus.LIVE)
+        .order_by("-live_at", "-id")
+        .only("previous_live_id")
+        .first()
+    )
+    return last_live.previous_live_id if last_live is not None else None
+
+
+def _deployment_cancel(
+    *, deployment: Deployment, project: Project, user: User | None, reason: str
+) -> None:
+    """Fail a pending or deploying deployment. Call under the project and deployment locks."""
+    before = deployment.status
+    transition_check(
+        table=DEPLOYMENT_TRANSITIONS,
+        kind="deployment",
+        current=before,
+        new=DeploymentStatus.FAILED,
+    )
+    deployment.status = DeploymentStatus.FAILED
+    deployment.status_reason = reason[:2000]
+    deployment.save(update_fields=["status", "status_reason"])
+    audit_record(
+        actor=user,
+        action="deployment.failed",
+        target=deployment,
+        project=project,
+        before={"status": before},
+        after={"status": DeploymentStatus.FAILED},
+        message=deployment.status_reason,
+    )
+    logger.info(
+        "deployment %s of project %s failed: %s",
+        deployment.pk,
+        project.slug,
+        deployment.status_reason,
+    )
+
+
+def _project_not_retired_check(*, project: Project) -> None:
+    if project.stage == Stage.RETIRED:
+        raise Conflict(
+            "This project is retired, so nothing can be deployed or rolled out in it. "
+            "Create a new project to serve a model again.",
+            field="stage",
+        )
+
+
 def deployments_reap(*, now: datetime.datetime | None = None) -> list[int]:
     """Fail deployments stuck in ``deploying`` past the deploy task's time limit.
 
@@ -321,12 +419,17 @@ def _serving_refresh_on_commit(*, project_id: int) -> None:
 def deployment_retire(*, deployment: Deployment, user: User, reason: str) -> Deployment:
     """Stop serving a live deployment without replacing it; predictions then return 409.
 
-    The caller decides whether ``user`` may retire (the retirement gate approves it); this
-    function checks the transition, takes the locks and records the audit event.
+    An open rollout of the same environment is stopped too, because a rollout runs next to
+    a live version. The caller decides whether ``user`` may retire (the retirement gate
+    approves it); this function checks the transition, takes the locks and records the
+    audit events.
     """
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=deployment.project_id)
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        _open_rollouts_stop(
+            project=project, environment=locked.environment, user=user, reason=reason
+        )
         transition_check(
             table=DEPLOYMENT_TRANSITIONS,
             kind="deployment",
@@ -351,16 +454,81 @@ def deployment_retire(*, deployment: Deployment, user: User, reason: str) -> Dep
     return locked
 
 
+def project_deployments_retire(*, project: Project, user: User, reason: str) -> None:
+    """Take a project out of service: retire its live deployments, fail its queued ones and
+    stop its open rollouts, all in one transaction.
+
+    Failing the queued deployments keeps a deploy task that runs later from putting a
+    version live again; ``reason`` names the retirement and is stored on each of them.
+    """
+    with transaction.atomic():
+        locked_project = Project.objects.select_for_update().get(pk=project.pk)
+        _open_rollouts_stop(project=locked_project, environment=None, user=user, reason=reason)
+        queued = Deployment.objects.select_for_update().filter(
+            project=locked_project, status__in=QUEUED_DEPLOYMENT_STATUSES
+        )
+        for deployment in queued:
+            _deployment_cancel(
+                deployment=deployment,
+                project=locked_project,
+                user=user,
+                reason=f"Not deployed: {reason}",
+            )
+        live = Deployment.objects.filter(project=locked_project, status=DeploymentStatus.LIVE)
+        for deployment in live:
+            deployment_retire(deployment=deployment, user=user, reason=reason)
+        _serving_refresh_on_commit(project_id=locked_project.pk)
+
+
+def _open_rollouts_stop(
+    *, project: Project, environment: str | None, user: User | None, reason: str
+) -> None:
+    """Stop the open rollouts of ``environment`` (every environment for None).
+
+    Call under the project lock.
+    """
+    rollouts = Rollout.objects.select_for_update().filter(
+        project=project, status__in=OPEN_ROLLOUT_STATUSES
+    )
+    if environment is not None:
+        rollouts = rollouts.filter(environment=environment)
+    for rollout in rollouts:
+        before = rollout.status
+        transition_check(
+            table=ROLLOUT_TRANSITIONS,
+            kind="rollout",
+            current=before,
+            new=RolloutStatus.STOPPED,
+        )
+        rollout.status = RolloutStatus.STOPPED
+        rollout.status_reason = reason[:2000]
+        rollout.ended_at = timezone.now()
+        rollout.save(update_fields=["status", "status_reason", "ended_at"])
+        audit_record(
+            actor=user,
+            action="rollout.stopped",
+            target=rollout,
+            project=project,
+            before={"status": before},
+            after={"status": RolloutStatus.STOPPED},
+            message=rollout.status_reason,
+        )
+        logger.info("rollout %s of project %s stopped: %s", rollout.pk, project.slug, reason)
+
+
 def deployment_rollback(
     *, project: Project, user: User, environment: str = PRODUCTION
 ) -> Deployment:
     """Make the version that was live before the current one live again.
 
-    Each live deployment records in ``previous_live`` the deployment it replaced. A rollback
-    makes a new live deployment of that earlier model whose own ``previous_live`` is the
-    earlier model's predecessor, so rolling back again walks further back through the live
-    history (v3 -> v2 -> v1) instead of returning to the version just rolled back from.
-    The model is not replayed again: it passed the deploy checks when it first went live.
+    Each live deployment records in ``previous_live`` the deployment a rollback restores:
+    the one it replaced or, when it went live after a retirement left nothing live, the
+    version that the retired one had replaced. A rollback makes a new live deployment of
+    that earlier model whose own ``previous_live`` is the earlier model's predecessor, so
+    rolling back again walks further back through the live history (v3 -> v2 -> v1)
+    instead of returning to the version just rolled back from. Failed deployments never
+    went live and are not part of that history. The model is not replayed again: it
+    passed the deploy checks when it first went live.
     """
     roles = project_roles(user=user, project_id=project.pk)
     if not roles_allow(roles, Action.ROLL_BACK):
@@ -380,24 +548,24 @@ def deployment_rollback(
         target = current.previous_live
         if target is None:
             raise Conflict(
-                f"Deployment {current.pk} was the first live version; there is no earlier "
-                "version to roll back to."
+                f"Deployment {current.pk} (model version {current.model_version}) has no "
+                "earlier live version to roll back to: every version before it has been "
+                "rolled back from or retired, or none went live."
             )
         now = timezone.now()
         _live_deployment_retire(project=locked_project, environment=environment, user=user, now=now)
         # A retired deployment may not go live again through the transition table, so the
         # rollback makes a new deployment of the same model instead of reviving the old row.
-        restored = Deployment.objects.create(
+        restored = _live_deployment_create(
             project=locked_project,
             iteration_id=target.iteration_id,
             approval=target.approval,
             environment=environment,
-            status=DeploymentStatus.LIVE,
             status_reason=f"Rollback from deployment {current.pk} to deployment {target.pk}.",
             model_uri=target.model_uri,
             model_version=target.model_version,
             created_by=user,
-            live_at=now,
+            now=now,
             smoke_test=target.smoke_test,
             previous_live_id=target.previous_live_id,
         )
@@ -422,6 +590,18 @@ def deployment_rollback(
     )
     _alias_set_quietly(deployment=restored)
     return restored
+
+
+def _live_deployment_create(*, now: datetime.datetime, **fields: Any) -> Deployment:
+    """Create a deployment that is live from ``now``, as rollbacks and completed canaries do.
+
+    ``created_at`` is set on insert by the database layer, a moment after ``now``; it is
+    aligned with ``live_at`` so the row never reads as live before it existed.
+    """
+    deployment = Deployment.objects.create(status=DeploymentStatus.LIVE, live_at=now, **fields)
+    Deployment.objects.filter(pk=deployment.pk).update(created_at=now)
+    deployment.created_at = now
+    return deployment
 
 
 def _alias_set_quietly(*, deployment: Deployment) -> None:
@@ -459,8 +639,11 @@ def rollout_start(
     """Open a canary or shadow rollout of ``iteration`` and enqueue its checks on commit.
 
     A canary changes what callers receive, so it may only serve an iteration whose promotion
-    a decision maker approved; it is given that approval. A shadow never changes a response,
-    so any succeeded iteration may be shadowed. Both need the MANAGE_ROLLOUT action.
+    a decision maker approved, and each approval starts one rollout or deployment: the
+    canary is given an approved promotion that has not started anything yet. A share above
+    the approved ``canary_share`` needs a decision maker who could have approved the
+    promotion. A shadow never changes a response, so any succeeded iteration may be
+    shadowed. Both need the MANAGE_ROLLOUT action.
     """
     _rollout_permission_check(user=user, project=project)
     if mode not in RolloutMode.values:
@@ -471,27 +654,25 @@ def rollout_start(
         raise Conflict(
             f"Iteration {iteration.number} has no registered model to roll out.", field="iteration"
         )
-    approval = None
-    if mode == RolloutMode.CANARY:
-        share = _share_clean(share)
-        approval = (
-            ApprovalRequest.objects.filter(
-                iteration=iteration, gate=Gate.PROMOTION, status=RequestStatus.APPROVED
-            )
-            .order_by("-decided_at", "-id")
-            .first()
-        )
-        if approval is None:
-            raise Conflict(
-                f"Iteration {iteration.number} has no approved promotion, so it cannot serve "
-                "canary traffic. Request a promotion, or start a shadow rollout instead.",
-                field="iteration",
-            )
-    else:
-        share = 0.0
+    share = _share_clean(share) if mode == RolloutMode.CANARY else 0.0
     task_id = str(uuid.uuid4())
     with transaction.atomic():
         locked_project = Project.objects.select_for_update().get(pk=project.pk)
+        _project_not_retired_check(project=locked_project)
+        approval = None
+        if mode == RolloutMode.CANARY:
+            # Looked up under the project lock, so two starts cannot both use one approval.
+            approval = _unused_promotion_get(iteration=iteration)
+            if share > _approved_share(approval) + SHARE_TOLERANCE:
+                _promotion_decider_check(
+                    approval=approval,
+                    project=locked_project,
+                    user=user,
+                    change=(
+                        f"A canary share of {share:g} is above the {_approved_share(approval):g} "
+                        f"approved in promotion request {approval.pk}, so it"
+                    ),
+                )
         live = (
             Deployment.objects.filter(
                 project=locked_project, environment=environment, status=DeploymentStatus.LIVE
@@ -531,6 +712,7 @@ def rollout_start(
                 "share": share,
                 "iteration": iteration.number,
                 "model_version": iteration.model_version,
+                "approval": approval.pk if approval is not None else None,
             },
         )
         transaction.on_commit(lambda: _rollout_enqueue(rollout.pk, task_id))
@@ -548,6 +730,63 @@ def _rollout_enqueue(rollout_id: int, task_id: str) -> None:
     from apps.deployments.tasks import prepare_rollout
 
     prepare_rollout.apply_async(args=(rollout_id,), task_id=task_id)
+
+
+def _unused_promotion_get(*, iteration: Iteration) -> ApprovalRequest:
+    """Return the newest approved promotion of ``iteration`` that started nothing yet.
+
+    Raises Conflict when there is none, naming the approval already used if there is one.
+    """
+    approved = ApprovalRequest.objects.filter(
+        iteration=iteration, gate=Gate.PROMOTION, status=RequestStatus.APPROVED
+    ).order_by("-decided_at", "-id")
+    unused = approved.filter(rollouts__isnull=True, deployments__isnull=True).first()
+    if unused is not None:
+        return unused
+    used = approved.first()
+    if used is None:
+        raise Conflict(
+            f"Iteration {iteration.number} has no approved promotion, so it cannot serve "
+            "canary traffic. Request a promotion, or start a shadow rollout instead.",
+            field="iteration",
+        )
+    raise Conflict(
+        f"Promotion request {used.pk} of iteration {iteration.number} was already used: "
+        "each approval starts one rollout or deployment, and a rollback does not give it "
+        "back. Request a new promotion for a decision maker to approve, or start a shadow "
+        "rollout instead.",
+        field="iteration",
+    )
+
+
+def _approved_share(approval: ApprovalRequest) -> float:
+    """Return the share of requests that ``approval`` lets the iteration serve."""
+    return approval.canary_share if approval.canary_share is not None else 1.0
+
+
+def _promotion_decider_check(
+    *, approval: ApprovalRequest | None, project: Project, user: User, change: str
+) -> None:
+    """Raise NotAllowed unless ``user`` is a decision maker who could approve ``approval``.
+
+    ``change`` begins the message and ends with its subject, as in "Completing canary
+    rollout 4 replaces the live version, so it". The separation of duties is the approval
+    gate's own rule, so a change that widens a promotion needs the same people.
+    """
+    from apps.approvals.services import separation_of_duties_check
+
+    required_decider = (
+        "needs a decision maker of the project who neither requested the promotion "
+        "nor trained the iteration"
+    )
+    if not roles_allow(project_roles(user=user, project_id=project.pk), Action.DECIDE):
+        raise NotAllowed(f"{change} {required_decider}. Ask one of them to make this change.")
+    if approval is None:
+        raise Conflict(f"{change} needs an approved promotion, and this rollout has none.")
+    try:
+        separation_of_duties_check(approval=approval, project=project, user=user)
+    except NotAllowed as exc:
+        raise NotAllowed(f"{change} {required_decider}. {exc.message}") from None
 
 
 def _rollout_permission_check(*, user: User, project: Project) -> None:
@@ -621,16 +860,37 @@ def rollout_run(*, rollout_id: int) -> None:
 
 
 def rollout_share_set(*, rollout: Rollout, user: User, share: Any) -> Rollout:
-    """Change the fraction of requests an active canary serves."""
+    """Change the fraction of requests an open canary serves.
+
+    Any user with MANAGE_ROLLOUT may lower the share or raise it up to the share approved in
+    the canary's promotion. A share above that widens the approval, so it needs a decision
+    maker who could have approved the promotion.
+    """
     _rollout_permission_check(user=user, project=rollout.project)
     cleaned = _share_clean(share)
     with transaction.atomic():
-        Project.objects.select_for_update().get(pk=rollout.project_id)
-        locked = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        project = Project.objects.select_for_update().get(pk=rollout.project_id)
+        locked = (
+            Rollout.objects.select_for_update(of=("self",))
+            .select_related("approval", "approval__iteration")
+            .get(pk=rollout.pk)
+        )
         if locked.mode != RolloutMode.CANARY:
             raise Conflict("Only a canary serves a share of the requests.", field="share")
-        if locked.status not in (RolloutStatus.PENDING, RolloutStatus.ACTIVE):
+        if locked.status not in OPEN_ROLLOUT_STATUSES:
             raise TransitionNotAllowed(f"This rollout is {locked.status}; its share is final.")
+        approved = _approved_share(locked.approval) if locked.approval is not None else 0.0
+        above_approval = cleaned > approved + SHARE_TOLERANCE
+        if above_approval:
+            _promotion_decider_check(
+                approval=locked.approval,
+                project=project,
+                user=user,
+                change=(
+                    f"Raising canary rollout {locked.pk} to a share of {cleaned:g}, above the "
+                    f"{approved:g} approved in its promotion,"
+                ),
+            )
         before = locked.share
         locked.share = cleaned
         locked.save(update_fields=["share"])
@@ -638,9 +898,14 @@ def rollout_share_set(*, rollout: Rollout, user: User, share: Any) -> Rollout:
             actor=user,
             action="rollout.share_changed",
             target=locked,
-            project=rollout.project,
+            project=project,
             before={"share": before},
-            after={"share": cleaned},
+            after={
+                "share": cleaned,
+                "approved_share": approved,
+                "above_approval": above_approval,
+                "approval": locked.approval_id,
+            },
         )
         _serving_refresh_on_commit(project_id=locked.project_id)
     return locked
@@ -666,30 +931,49 @@ def _rollout_end(*, rollout: Rollout, user: User, new_status: str) -> Rollout:
     promoted: Deployment | None = None
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=rollout.project_id)
-        locked = Rollout.objects.select_for_update().select_related("iteration").get(pk=rollout.pk)
+        locked = (
+            Rollout.objects.select_for_update(of=("self",))
+            .select_related("iteration", "approval", "approval__iteration")
+            .get(pk=rollout.pk)
+        )
         if new_status == RolloutStatus.COMPLETED and locked.mode != RolloutMode.CANARY:
             raise Conflict("A shadow rollout cannot go live; request a promotion of its iteration.")
         transition_check(
             table=ROLLOUT_TRANSITIONS, kind="rollout", current=locked.status, new=new_status
         )
+        if new_status == RolloutStatus.COMPLETED:
+            _promotion_decider_check(
+                approval=locked.approval,
+                project=project,
+                user=user,
+                change=f"Completing canary rollout {locked.pk} replaces the live version, so it",
+            )
         now = timezone.now()
         if new_status == RolloutStatus.COMPLETED:
             previous = _live_deployment_retire(
                 project=project, environment=locked.environment, user=user, now=now
             )
-            promoted = Deployment.objects.create(
+            promoted = _live_deployment_create(
                 project=project,
                 iteration=locked.iteration,
                 approval=locked.approval,
                 environment=locked.environment,
-                status=DeploymentStatus.LIVE,
-                status_reason=f"Canary rollout {locked.pk} completed.",
+                status_reason=(
+                    f"Canary rollout {locked.pk} completed by {user.get_username()}, "
+                    f"approved in promotion request {locked.approval_id}."
+                ),
                 model_uri=locked.model_uri,
                 model_version=locked.model_version,
                 created_by=user,
-                live_at=now,
+                now=now,
                 smoke_test=locked.smoke_test,
-                previous_live=previous,
+                previous_live_id=(
+                    previous.pk
+                    if previous is not None
+                    else _rollback_target_id_after_gap(
+                        project=project, environment=locked.environment
+                    )
+                ),
             )
             audit_record(
                 actor=user,
@@ -701,6 +985,8 @@ def _rollout_end(*, rollout: Rollout, user: User, new_status: str) -> Rollout:
                     "model_version": promoted.model_version,
                     "replaced": previous.pk if previous is not None else None,
                     "rollout": locked.pk,
+                    "approval": locked.approval_id,
+                    "completed_by": user.get_username(),
                 },
             )
         before = locked.status
@@ -725,7 +1011,12 @@ def _rollout_end(*, rollout: Rollout, user: User, new_status: str) -> Rollout:
 
 
 def batch_create(*, project: Project, user: User, uploaded_file: Any) -> BatchJob:
-    """Store an uploaded CSV and enqueue its scoring by the live deployment on commit."""
+    """Check an uploaded CSV, store it and enqueue its scoring by the live deployment on commit.
+
+    The file is parsed here with the dataset reader, so an empty, binary or unreadable file
+    gets a 400 and a header without the live model's feature columns a 422 naming them,
+    before anything is stored or queued.
+    """
     if not roles_allow(project_roles(user=user, project_id=project.pk), Action.SCORE_BATCH):
         raise NotAllowed("Only the project's data scientists can score files in batch.")
     if uploaded_file is None:
@@ -738,28 +1029,44 @@ def batch_create(*, project: Project, user: User, uploaded_file: Any) -> BatchJo
         )
     if not str(uploaded_file.name).lower().endswith(".csv"):
         raise InvalidInput("Batch scoring takes a CSV file (.csv).", field="file")
-    task_id = str(uuid.uuid4())
-    with transaction.atomic():
-        live = (
-            Deployment.objects.filter(
-                project=project, environment=PRODUCTION, status=DeploymentStatus.LIVE
+    spooled = upload_spool(uploaded_file, max_bytes=limit)
+    try:
+        table = batch_table_read(spooled.path)
+        columns = [str(name) for name in table.column_names]
+        rows = int(table.num_rows)
+        del table
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            live = (
+                Deployment.objects.filter(
+                    project=project, environment=PRODUCTION, status=DeploymentStatus.LIVE
+                )
+                .select_related("iteration")
+                .first()
             )
-            .only("pk", "model_version")
-            .first()
-        )
-        if live is None:
-            raise Conflict("This project has no live deployment to score the file with.")
-        batch = BatchJob(project=project, deployment=live, created_by=user, task_id=task_id)
-        batch.input_file.save(f"{project.slug}-{task_id}.csv", uploaded_file, save=False)
-        batch.save()
-        audit_record(
-            actor=user,
-            action="batch.created",
-            target=batch,
-            project=project,
-            after={"deployment": live.pk, "model_version": live.model_version},
-        )
-        transaction.on_commit(lambda: _batch_enqueue(batch.pk, task_id))
+            if live is None:
+                raise Conflict("This project has no live deployment to score the file with.")
+            batch_columns_check(columns=columns, feature_columns=live.iteration.feature_columns)
+            batch = BatchJob(
+                project=project,
+                deployment=live,
+                created_by=user,
+                task_id=task_id,
+                rows_total=rows,
+            )
+            with spooled.path.open("rb") as source:
+                batch.input_file.save(f"{project.slug}-{task_id}.csv", File(source), save=False)
+            batch.save()
+            audit_record(
+                actor=user,
+                action="batch.created",
+                target=batch,
+                project=project,
+                after={"deployment": live.pk, "model_version": live.model_version, "rows": rows},
+            )
+            transaction.on_commit(lambda: _batch_enqueue(batch.pk, task_id))
+    finally:
+        spooled.path.unlink(missing_ok=True)
     logger.info("batch %s of project %s queued on deployment %s", batch.pk, project.slug, live.pk)
     return batch
 
@@ -785,11 +1092,21 @@ def batch_run(*, batch_id: int) -> None:
     batch = BatchJob.objects.select_related("project").get(pk=batch_id)
     try:
         output = batch_score(batch=batch)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, BatchInputError) else f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, BatchInputError):
-            logger.exception("batch %s of project %s failed", batch_id, batch.project.slug)
-        _batch_finish(batch_id=batch_id, status=BatchStatus.FAILED, reason=reason[:2000])
+    except BatchInputError as exc:
+        _batch_finish(batch_id=batch_id, status=BatchStatus.FAILED, reason=str(exc)[:2000])
+        return
+    except Exception:
+        # The library's message is for the operator, so the user gets a plain sentence.
+        logger.exception("batch %s of project %s failed", batch_id, batch.project.slug)
+        _batch_finish(
+            batch_id=batch_id,
+            status=BatchStatus.FAILED,
+            reason=(
+                f"Scoring failed because of an error in the portal, not in the file. The "
+                f"worker log has the details under batch {batch_id}; upload the file again, "
+                "and tell an administrator if it fails again."
+            ),
+        )
         return
     batch.output_file.save(f"{batch.project.slug}-{batch.task_id}-scored.csv", output, save=False)
     BatchJob.objects.filter(pk=batch_id).update(output_file=batch.output_file.name)

@@ -13,13 +13,15 @@ class Stage(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+# Every stage but retired may go to retired: serving does not wait for the framing sign-off
+# unless the project's policy says so, and an abandoned project is retired too.
 STAGE_TRANSITIONS: dict[str, frozenset[str]] = {
-    Stage.FRAMING: frozenset({Stage.APPROVED, Stage.REJECTED}),
+    Stage.FRAMING: frozenset({Stage.APPROVED, Stage.REJECTED, Stage.RETIRED}),
     # Changing the agreed targets sends a signed-off project back to framing for a new sign-off.
-    Stage.APPROVED: frozenset({Stage.IN_DEVELOPMENT, Stage.FRAMING}),
-    Stage.IN_DEVELOPMENT: frozenset({Stage.IN_PRODUCTION, Stage.FRAMING}),
+    Stage.APPROVED: frozenset({Stage.IN_DEVELOPMENT, Stage.FRAMING, Stage.RETIRED}),
+    Stage.IN_DEVELOPMENT: frozenset({Stage.IN_PRODUCTION, Stage.FRAMING, Stage.RETIRED}),
     Stage.IN_PRODUCTION: frozenset({Stage.RETIRED}),
-    Stage.REJECTED: frozenset({Stage.FRAMING}),
+    Stage.REJECTED: frozenset({Stage.FRAMING, Stage.RETIRED}),
     Stage.RETIRED: frozenset(),
 }
 

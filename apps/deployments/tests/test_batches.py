@@ -6,8 +6,8 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from sklearn.datasets import load_breast_cancer
 
-from apps.core.errors import Conflict, NotAllowed, PayloadTooLarge
-from apps.deployments.models import BatchStatus, Deployment
+from apps.core.errors import Conflict, NotAllowed, PayloadTooLarge, Unprocessable
+from apps.deployments.models import BatchJob, BatchStatus, Deployment
 from apps.deployments.services import batch_create, batch_run
 from apps.projects.models import Project
 
@@ -39,17 +39,18 @@ def test_batch_scores_every_row(project: Project, alice: User, live_deployment: 
     assert scored["probability"].between(0, 1).all()
 
 
-def test_batch_with_missing_columns_fails_with_reason(
+def test_batch_with_missing_columns_rejected_at_upload(
     project: Project, alice: User, live_deployment: Deployment
 ):
-    frame = _features(5).drop(columns=["mean radius"])
-    batch = batch_create(project=project, user=alice, uploaded_file=_csv(frame))
+    frame = _features(5).drop(columns=["mean radius", "worst area"])
 
-    batch_run(batch_id=batch.pk)
+    with pytest.raises(Unprocessable) as raised:
+        batch_create(project=project, user=alice, uploaded_file=_csv(frame))
 
-    batch.refresh_from_db()
-    assert batch.status == BatchStatus.FAILED
-    assert "mean radius" in batch.status_reason
+    assert "lacks 2 of the 30 columns" in raised.value.message
+    assert "'mean radius'" in raised.value.message
+    assert "'worst area'" in raised.value.message
+    assert not BatchJob.objects.exists()
 
 
 def test_batch_with_text_in_numeric_column_fails(

@@ -217,7 +217,7 @@ def test_rollback_walks_back_through_live_history(
     assert back_once.model_version == second.model_version
     assert back_twice.model_version == first.model_version
     assert _live(project) == [back_twice.pk]
-    with pytest.raises(Conflict, match="first live version"):
+    with pytest.raises(Conflict, match="no earlier live version"):
         deployment_rollback(project=project, user=dana)
     assert _live(project) == [back_twice.pk]
     events = list(

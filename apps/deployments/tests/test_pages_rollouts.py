@@ -61,6 +61,10 @@ def approved_candidate(candidate: Iteration, project: Project, alice: User) -> I
     return candidate
 
 
+def _approval(iteration: Iteration) -> ApprovalRequest:
+    return ApprovalRequest.objects.get(iteration=iteration, status=RequestStatus.APPROVED)
+
+
 def _rollout(project: Project, iteration: Iteration, **fields) -> Rollout:
     values = {
         "project": project,
@@ -227,7 +231,13 @@ def test_start_foreign_iteration_rejected(
 def test_share_button_changes_share(
     client_for: ClientFor, project: Project, approved_candidate: Iteration, dana: User
 ):
-    rollout = _rollout(project, approved_candidate, mode=RolloutMode.CANARY, share=0.1)
+    rollout = _rollout(
+        project,
+        approved_candidate,
+        mode=RolloutMode.CANARY,
+        approval=_approval(approved_candidate),
+        share=0.1,
+    )
 
     response = client_for(dana).post(_url("rollout-share", project, rollout.pk), {"share": "40"})
 
@@ -240,7 +250,13 @@ def test_share_button_changes_share(
 def test_share_out_of_range_message(
     client_for: ClientFor, project: Project, approved_candidate: Iteration, dana: User
 ):
-    rollout = _rollout(project, approved_candidate, mode=RolloutMode.CANARY, share=0.1)
+    rollout = _rollout(
+        project,
+        approved_candidate,
+        mode=RolloutMode.CANARY,
+        approval=_approval(approved_candidate),
+        share=0.1,
+    )
 
     response = client_for(dana).post(_url("rollout-share", project, rollout.pk), {"share": "0"})
 
@@ -305,7 +321,13 @@ def test_complete_makes_canary_live(
     approved_candidate: Iteration,
     dana: User,
 ):
-    rollout = _rollout(project, approved_candidate, mode=RolloutMode.CANARY, share=0.5)
+    rollout = _rollout(
+        project,
+        approved_candidate,
+        mode=RolloutMode.CANARY,
+        approval=_approval(approved_candidate),
+        share=0.5,
+    )
 
     response = client_for(dana).post(_url("rollout-complete", project, rollout.pk))
 
@@ -400,7 +422,13 @@ def test_canary_page_shows_served_share(
     approved_candidate: Iteration,
     dana: User,
 ):
-    rollout = _rollout(project, approved_candidate, mode=RolloutMode.CANARY, share=0.3)
+    rollout = _rollout(
+        project,
+        approved_candidate,
+        mode=RolloutMode.CANARY,
+        approval=_approval(approved_candidate),
+        share=0.3,
+    )
     now = timezone.now()
     for variant in ["live", "live", "live", "canary"]:
         PredictionLog.objects.create(
@@ -457,7 +485,13 @@ def test_ended_rollout_page_stops_polling(
 def test_list_shows_rollout_controls(
     client_for: ClientFor, project: Project, approved_candidate: Iteration, alice: User
 ):
-    rollout = _rollout(project, approved_candidate, mode=RolloutMode.CANARY, share=0.2)
+    rollout = _rollout(
+        project,
+        approved_candidate,
+        mode=RolloutMode.CANARY,
+        approval=_approval(approved_candidate),
+        share=0.2,
+    )
 
     response = client_for(alice).get(_url("deployment-list", project))
 

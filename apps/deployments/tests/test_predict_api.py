@@ -332,3 +332,34 @@ def test_without_access_cache_revocation_is_immediate(
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
 
     assert client.post(_url(project), {"instances": _rows(1)}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/jsonl", ""],
+)
+def test_predict_rejects_body_that_is_not_json_typed(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment, content_type
+):
+    body = json.dumps({"instances": _rows(1)})
+
+    response = api_client_for(alice).generic(
+        "POST", _url(project), body.encode(), content_type=content_type
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert "application/json" in response.json()["detail"]
+
+
+def test_predict_accepts_json_with_charset(
+    api_client_for, alice: User, project: Project, live_deployment: Deployment
+):
+    body = json.dumps({"instances": _rows(1)})
+
+    response = api_client_for(alice).post(
+        _url(project), data=body, content_type="Application/JSON; charset=utf-8"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["model_version"] == live_deployment.model_version

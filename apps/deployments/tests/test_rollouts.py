@@ -39,11 +39,15 @@ def candidate(train: Callable[..., Iteration], live_deployment: Deployment) -> I
     return train(seed=7)
 
 
-@pytest.fixture
-def approved_candidate(candidate: Iteration, alice: User, dana: User) -> Iteration:
-    # The approval's own deployment stays pending: its task is never run in these tests.
-    promotion_approve(approval=promotion_request(iteration=candidate, user=alice), user=dana)
-    return candidate
+def _canary(candidate: Iteration, *, share: float, alice: User, dana: User) -> Rollout:
+    """Start a canary the way the product does: alice requests it, dana approves it."""
+    approval = promotion_request(iteration=candidate, user=alice, canary_share=share)
+    promotion_approve(approval=approval, user=dana)
+    rollout = Rollout.objects.get(approval=approval)
+    rollout_run(rollout_id=rollout.pk)
+    rollout.refresh_from_db()
+    assert rollout.status == RolloutStatus.ACTIVE, rollout.status_reason
+    return rollout
 
 
 def _rows(live: Deployment, count: int = 1) -> list[dict[str, float]]:
@@ -76,13 +80,13 @@ def test_stakeholder_cannot_start_rollout(project: Project, candidate: Iteration
 
 @pytest.mark.parametrize("share", [0, 1, 1.5, -0.1, "half", True])
 def test_canary_share_must_be_between_zero_and_one(
-    project: Project, approved_candidate: Iteration, alice: User, share
+    project: Project, candidate: Iteration, alice: User, share
 ):
     with pytest.raises(InvalidInput):
         rollout_start(
             project=project,
             user=alice,
-            iteration=approved_candidate,
+            iteration=candidate,
             mode=RolloutMode.CANARY,
             share=share,
         )
@@ -105,21 +109,16 @@ def test_live_version_cannot_be_rolled_out(
 
 
 def test_canary_serves_its_share_of_requests(
-    project: Project, live_deployment: Deployment, approved_candidate: Iteration, dana: User
+    project: Project, live_deployment: Deployment, candidate: Iteration, alice: User, dana: User
 ):
-    rollout = rollout_start(
-        project=project, user=dana, iteration=approved_candidate, mode="canary", share=0.3
-    )
-    rollout_run(rollout_id=rollout.pk)
-    rollout.refresh_from_db()
-    assert rollout.status == RolloutStatus.ACTIVE, rollout.status_reason
+    rollout = _canary(candidate, share=0.3, alice=alice, dana=dana)
     rows = _rows(live_deployment)
 
     answers = [predict(project=project, instances=rows) for _ in range(CANARY_REQUESTS)]
 
     canary = [answer for answer in answers if answer["variant"] == "canary"]
     assert abs(len(canary) / CANARY_REQUESTS - 0.3) < SHARE_TOLERANCE
-    assert {answer["model_version"] for answer in canary} == {approved_candidate.model_version}
+    assert {answer["model_version"] for answer in canary} == {candidate.model_version}
     live = [answer for answer in answers if answer["variant"] == "live"]
     assert {answer["model_version"] for answer in live} == {live_deployment.model_version}
     prediction_log_flush()
@@ -129,12 +128,9 @@ def test_canary_serves_its_share_of_requests(
 
 
 def test_canary_share_change_and_stop(
-    project: Project, live_deployment: Deployment, approved_candidate: Iteration, dana: User
+    project: Project, live_deployment: Deployment, candidate: Iteration, alice: User, dana: User
 ):
-    rollout = rollout_start(
-        project=project, user=dana, iteration=approved_candidate, mode="canary", share=0.3
-    )
-    rollout_run(rollout_id=rollout.pk)
+    rollout = _canary(candidate, share=0.3, alice=alice, dana=dana)
 
     rollout_share_set(rollout=rollout, user=dana, share=0.9)
     rollout.refresh_from_db()
@@ -147,23 +143,20 @@ def test_canary_share_change_and_stop(
 
 
 def test_completed_canary_goes_live_atomically(
-    project: Project, live_deployment: Deployment, approved_candidate: Iteration, dana: User
+    project: Project, live_deployment: Deployment, candidate: Iteration, alice: User, dana: User
 ):
-    rollout = rollout_start(
-        project=project, user=dana, iteration=approved_candidate, mode="canary", share=0.5
-    )
-    rollout_run(rollout_id=rollout.pk)
+    rollout = _canary(candidate, share=0.5, alice=alice, dana=dana)
 
     completed = rollout_complete(rollout=rollout, user=dana)
 
     assert completed.status == RolloutStatus.COMPLETED
     live = Deployment.objects.get(project=project, status=DeploymentStatus.LIVE)
-    assert live.iteration_id == approved_candidate.pk
+    assert live.iteration_id == candidate.pk
     assert live.previous_live_id == live_deployment.pk
     live_deployment.refresh_from_db()
     assert live_deployment.status == DeploymentStatus.RETIRED
     answer = predict(project=project, instances=_rows(live_deployment))
-    assert answer["model_version"] == approved_candidate.model_version
+    assert answer["model_version"] == candidate.model_version
     assert answer["variant"] == "live"
 
 
