@@ -32,8 +32,10 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
         read_only_fields = fields
 
 
+# Only documents the request body in the schema: apps.deployments.serving.predict validates the
+# rows, so the endpoint can name each bad field and stay fast.
 class PredictRequestSerializer(serializers.Serializer[Any]):
-    """Documents the request body; ``apps.deployments.serving.predict`` validates the rows."""
+    """Rows to score."""
 
     instances = serializers.ListField(
         child=serializers.DictField(),
