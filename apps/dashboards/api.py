@@ -182,6 +182,8 @@ def portfolio_data(portfolio: Portfolio) -> dict[str, Any]:
                 "production_iteration": (
                     item.live_deployment.iteration.number if item.live_deployment else None
                 ),
+                "serving": item.serving,
+                "serving_without_signoff": item.serving_without_signoff,
                 "first_model": _milestone_data(item.first_model),
                 "production": _milestone_data(item.production),
             }

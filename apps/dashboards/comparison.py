@@ -130,6 +130,24 @@ class IterationComparison:
     missing_evaluation: list[int] = field(default_factory=list)
 
 
+ITERATION_NUMBER_MAX = 2**31 - 1
+"""The largest iteration number the database column stores (a 32-bit signed integer)."""
+
+
+def _iteration_number_parse(text: str) -> int:
+    # str.isdigit accepts superscripts and other Unicode digits that int() rejects, and the
+    # length check keeps int() away from huge digit strings.
+    is_number = text.isascii() and text.isdigit() and len(text) <= len(str(ITERATION_NUMBER_MAX))
+    if not is_number or not 1 <= int(text) <= ITERATION_NUMBER_MAX:
+        text_shown = text if len(text) <= 20 else f"{text[:20]}..."
+        raise InvalidInput(
+            f"Iteration numbers must be whole numbers from 1 to {ITERATION_NUMBER_MAX}; "
+            f"{text_shown!r} is not.",
+            field="iterations",
+        )
+    return int(text)
+
+
 def comparison_numbers_parse(raw: str | Sequence[str]) -> list[int]:
     """Parse iteration numbers from ``"3,5"`` or a list of strings, keeping their order.
 
@@ -141,13 +159,9 @@ def comparison_numbers_parse(raw: str | Sequence[str]) -> list[int]:
         text = part.strip()
         if not text:
             continue
-        if not text.isdigit() or int(text) < 1:
-            raise InvalidInput(
-                f"Iteration numbers must be positive whole numbers; {text!r} is not.",
-                field="iterations",
-            )
-        if int(text) not in numbers:
-            numbers.append(int(text))
+        number = _iteration_number_parse(text)
+        if number not in numbers:
+            numbers.append(number)
     if len(numbers) < 2:
         raise InvalidInput(
             "Pick at least two iterations to compare, for example iterations=3,5.",

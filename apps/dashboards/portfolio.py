@@ -51,6 +51,12 @@ FUNNEL_STEPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("In development", frozenset({Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION, Stage.RETIRED})),
     ("In production", frozenset({Stage.IN_PRODUCTION, Stage.RETIRED})),
 )
+FUNNEL_PRODUCTION_STEPS = frozenset({"In development", "In production"})
+"""The funnel steps a project with a live deployment counts in, whatever its stage."""
+
+SIGNED_OFF_STAGES = frozenset(
+    {Stage.APPROVED, Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION, Stage.RETIRED}
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,23 @@ class PortfolioProject:
     first_model: Milestone
     production: Milestone
     live_deployment: Deployment | None
+
+    @property
+    def serving(self) -> bool:
+        """Whether a deployment of the project is live, which counts as in production.
+
+        Serving does not wait for the framing sign-off unless the project's policy says so,
+        so the stage alone can lag behind (a project in framing may already serve).
+        """
+        return self.live_deployment is not None
+
+    @property
+    def serving_without_signoff(self) -> bool:
+        return self.serving and self.project.stage not in SIGNED_OFF_STAGES
+
+    def funnel_reached(self, step: str, stages: frozenset[str]) -> bool:
+        """Whether the project counts in the funnel ``step`` reached by ``stages``."""
+        return self.project.stage in stages or (self.serving and step in FUNNEL_PRODUCTION_STEPS)
 
 
 @dataclass(frozen=True)
@@ -274,8 +297,12 @@ def portfolio_for_user(
         for project in _visible_projects(user)
     ]
     stages = [item.project.stage for item in items]
+    # A live deployment counts as in production even while the framing waits for sign-off,
+    # so the funnel agrees with each row's production milestone. Such a project is not
+    # counted as signed off, so that step can be smaller than the ones after it.
     funnel = [
-        (label, sum(1 for stage in stages if stage in reached)) for label, reached in FUNNEL_STEPS
+        (label, sum(1 for item in items if item.funnel_reached(label, reached)))
+        for label, reached in FUNNEL_STEPS
     ]
     stage_counts = [(value, label, stages.count(value)) for value, label in Stage.choices]
     # Retired and rejected projects are finished, so their health tells nothing about work ahead.

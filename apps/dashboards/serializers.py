@@ -126,6 +126,11 @@ class PortfolioProjectSerializer(serializers.Serializer[Any]):
     days_since_activity = serializers.IntegerField()
     stalled = serializers.BooleanField()
     production_iteration = serializers.IntegerField(allow_null=True)
+    serving = serializers.BooleanField(help_text="A version of the project is live.")
+    serving_without_signoff = serializers.BooleanField(
+        help_text="Live while its framing is not signed off; promotion does not wait for the "
+        "sign-off unless the project's policy says so."
+    )
     first_model = MilestoneSerializer()
     production = MilestoneSerializer()
 

@@ -2,11 +2,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import StrictSerializer
 from apps.datasets.dialect import CSV_DELIMITERS, CSV_ENCODINGS, CSV_QUOTECHARS
 from apps.datasets.models import DatasetVersion
 
 
-class DatasetUploadSerializer(serializers.Serializer[Any]):
+class DatasetUploadSerializer(StrictSerializer):
+    """The multipart fields of a dataset upload; any other field is rejected by name."""
+
     file = serializers.FileField(
         help_text=(
             "A CSV with a header row, or a Parquet file. The CSV may be UTF-8, UTF-16 with a "

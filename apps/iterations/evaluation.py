@@ -7,7 +7,8 @@ JSON stays small whatever the holdout size.
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 from sklearn.compose import ColumnTransformer
-from sklearn.inspection import permutation_importance
+from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,9 @@ FEATURE_IMPORTANCE_TOP = 30
 RESIDUALS_MAX_POINTS = 500
 PERMUTATION_MAX_ROWS = 500
 PERMUTATION_REPEATS = 5
+PERMUTATION_MAX_COLUMN_SCORINGS = 50_000
+"""Budget of permutation importance: scorings times input columns (see permutation_plan)."""
+PERMUTATION_MIN_SAMPLED_COLUMNS = 10
 
 IMPORTANCE_FROM_MODEL = "model"
 IMPORTANCE_FROM_PERMUTATION = "permutation"
@@ -213,56 +217,159 @@ def _model_importances(pipeline: Pipeline) -> dict[str, float] | None:
     block_columns = {
         name: list(columns) for name, _, columns in preprocess.transformers_ if name != "remainder"
     }
+    block_sets = {name: frozenset(columns) for name, columns in block_columns.items()}
     totals: dict[str, float] = {}
     for encoded, value in zip(encoded_names, values, strict=True):
         block, _, feature = str(encoded).partition("__")
-        column = _input_column_of(feature, block_columns.get(block, []))
+        # Numeric and datetime features keep their column's name, so the set lookup spares
+        # a scan of every column for each of them.
+        block_names = block_sets.get(block, frozenset())
+        column = (
+            feature
+            if feature in block_names
+            else _input_column_of(feature, block_columns.get(block, []))
+        )
         if column is None:
             return None
         totals[column] = totals.get(column, 0.0) + float(value)
     return totals
 
 
+class ImportanceCancelled(Exception):
+    """Raised between permutation repeats when the caller's cancel check returns True."""
+
+
+@dataclass(frozen=True)
+class PermutationPlan:
+    """The input columns that permutation importance shuffles, and the repeats for each."""
+
+    columns: list[str]
+    repeats: int
+    note: str | None = None
+
+
+def permutation_plan(columns: Sequence[str], *, seed: int) -> PermutationPlan:
+    """Fit permutation importance into ``PERMUTATION_MAX_COLUMN_SCORINGS``.
+
+    Each scoring predicts with every input column, so the work grows with the scorings
+    (columns shuffled times repeats) times the column count. Over the budget, the plan
+    first drops repeats, then shuffles a random sample of columns once, and below
+    ``PERMUTATION_MIN_SAMPLED_COLUMNS`` sampled columns it shuffles none. ``note`` describes
+    the cut for the user.
+    """
+    count = len(columns)
+    if count == 0:
+        return PermutationPlan(columns=[], repeats=0)
+    if count * count * PERMUTATION_REPEATS <= PERMUTATION_MAX_COLUMN_SCORINGS:
+        return PermutationPlan(columns=list(columns), repeats=PERMUTATION_REPEATS)
+    repeats = PERMUTATION_MAX_COLUMN_SCORINGS // (count * count)
+    if repeats >= 1:
+        return PermutationPlan(
+            columns=list(columns),
+            repeats=repeats,
+            note=f"Permutation importance shuffled each of the {count} columns {repeats} "
+            f"times instead of {PERMUTATION_REPEATS} to bound the work.",
+        )
+    sampled = PERMUTATION_MAX_COLUMN_SCORINGS // count
+    if sampled < PERMUTATION_MIN_SAMPLED_COLUMNS:
+        return PermutationPlan(
+            columns=[],
+            repeats=0,
+            note=f"Feature importance was skipped: permutation importance on {count} columns "
+            "would take too long.",
+        )
+    generator = np.random.default_rng(seed)
+    chosen = sorted(generator.choice(count, size=sampled, replace=False).tolist())
+    return PermutationPlan(
+        columns=[columns[index] for index in chosen],
+        repeats=1,
+        note=f"Permutation importance shuffled a random sample of {sampled} of the {count} "
+        "columns once, to bound the work; the other columns have no importance.",
+    )
+
+
 def _permutation_importances(
-    pipeline: Any, x_test: pd.DataFrame, y_test: "pd.Series[Any]", *, seed: int
+    pipeline: Any,
+    x_test: pd.DataFrame,
+    y_test: "pd.Series[Any]",
+    *,
+    seed: int,
+    notes: list[str],
+    cancel_check: Callable[[], bool],
 ) -> dict[str, float] | None:
+    """Return the mean drop in the estimator's default score when each column is shuffled."""
     sample_x, sample_y = x_test, y_test
     if len(x_test) > PERMUTATION_MAX_ROWS:
         sample_x = x_test.sample(PERMUTATION_MAX_ROWS, random_state=seed)
         sample_y = y_test.loc[sample_x.index]
+
+    plan = permutation_plan([str(column) for column in sample_x.columns], seed=seed)
+    if plan.note:
+        notes.append(plan.note)
+    if not plan.columns:
+        return None
+    # A copy with string labels, shuffled one column at a time and restored after, so no
+    # scoring copies the whole frame.
+    frame = sample_x.copy()
+    frame.columns = [str(column) for column in frame.columns]
+    generator = np.random.default_rng(seed)
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = permutation_importance(
-                pipeline,
-                sample_x,
-                sample_y,
-                n_repeats=PERMUTATION_REPEATS,
-                random_state=seed,
-                n_jobs=1,
-            )
+            scorer = check_scoring(pipeline)
+            reference = float(scorer(pipeline, frame, sample_y))
+            totals: dict[str, float] = {}
+            for column in plan.columns:
+                original = frame[column].copy()
+                drops = []
+                for _ in range(plan.repeats):
+                    if cancel_check():
+                        raise ImportanceCancelled
+                    frame[column] = original.to_numpy()[generator.permutation(len(frame))]
+                    drops.append(reference - float(scorer(pipeline, frame, sample_y)))
+                frame[column] = original
+                totals[column] = float(np.mean(drops))
     except (ValueError, TypeError, AttributeError) as error:
         logger.info("permutation importance failed: %s", error)
         return None
-    return {
-        str(column): float(value)
-        for column, value in zip(sample_x.columns, found.importances_mean, strict=True)
-    }
+    return totals
+
+
+def _never_cancelled() -> bool:
+    return False
 
 
 def feature_importance(
-    pipeline: Any, x_test: pd.DataFrame, y_test: "pd.Series[Any]", *, seed: int
+    pipeline: Any,
+    x_test: pd.DataFrame,
+    y_test: "pd.Series[Any]",
+    *,
+    seed: int,
+    allow_permutation: bool = True,
+    notes: list[str] | None = None,
+    cancel_check: Callable[[], bool] = _never_cancelled,
 ) -> tuple[list[dict[str, Any]], str] | None:
     """Return the top 30 input columns by importance, largest first, and the method used.
 
-    The estimator's own importances or coefficients come first. Without them, permutation
-    importance on at most 500 holdout rows measures the drop in the estimator's score.
+    The estimator's own importances or coefficients come first. Without them, and when
+    ``allow_permutation`` is set, permutation importance on at most 500 holdout rows
+    measures the drop in the estimator's score, within the budget of ``permutation_plan``.
+    Lines about cut or skipped work are appended to ``notes``. Raises ImportanceCancelled
+    when ``cancel_check`` returns True between permutation repeats.
     """
     method = IMPORTANCE_FROM_MODEL
     totals = _model_importances(pipeline) if isinstance(pipeline, Pipeline) else None
-    if totals is None:
+    if totals is None and allow_permutation:
         method = IMPORTANCE_FROM_PERMUTATION
-        totals = _permutation_importances(pipeline, x_test, y_test, seed=seed)
+        totals = _permutation_importances(
+            pipeline,
+            x_test,
+            y_test,
+            seed=seed,
+            notes=notes if notes is not None else [],
+            cancel_check=cancel_check,
+        )
     if totals is None:
         return None
     ranked = sorted(

@@ -8,7 +8,7 @@ judged against the project's targets like any other.
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, InvalidInput, Unprocessable
+from apps.core.errors import Conflict, InvalidInput, NotAllowed, Unprocessable
 from apps.datasets.models import DatasetVersion
 from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration, IterationSource, IterationStatus
-from apps.iterations.recipes import CLASSIFICATION
+from apps.iterations.recipes import CLASSIFICATION, REGRESSION
 from apps.iterations.services import (
     TRAINING_CLOSED_STAGES,
     seed_clean,
@@ -113,6 +113,84 @@ def _run_get(run_id: str) -> mlflow_adapter.RunModel:
             f"{error} Log the model in the run, for example with mlflow.sklearn.log_model.",
             field="mlflow_run_id",
         ) from error
+
+
+OTHER_PROJECT_MESSAGE = (
+    "MLflow run {run_id} belongs to another portal project, so it cannot be linked here. "
+    "Link a run logged outside the portal's project experiments."
+)
+
+
+def _run_ownership_check(project: Project, run_id: str) -> None:
+    # Checked before the run is read, so the error reveals nothing about the other model.
+    if Iteration.objects.filter(mlflow_run_id=run_id).exclude(project=project).exists():
+        logger.warning(
+            "project %s tried to link mlflow run %s of another project", project.slug, run_id
+        )
+        raise NotAllowed(OTHER_PROJECT_MESSAGE.format(run_id=run_id), field="mlflow_run_id")
+
+
+def _run_experiment_check(project: Project, run: mlflow_adapter.RunModel) -> None:
+    name = mlflow_adapter.experiment_name_get(experiment_id=run.experiment_id) or ""
+    own = mlflow_adapter.experiment_name(project.slug)
+    if name.startswith(mlflow_adapter.EXPERIMENT_PREFIX) and name != own:
+        logger.warning(
+            "project %s tried to link mlflow run %s from experiment %s",
+            project.slug,
+            run.run_id,
+            name,
+        )
+        raise NotAllowed(OTHER_PROJECT_MESSAGE.format(run_id=run.run_id), field="mlflow_run_id")
+
+
+PERFECT_SCORE_METRICS = {CLASSIFICATION: ("accuracy", "roc_auc"), REGRESSION: ("r2",)}
+LEAKAGE_MARGIN = 0.05
+"""How far a holdout score may exceed the run's own logged training score of the same
+metric before the link warns, on the 0-1 scale of accuracy, ROC AUC, F1 and r2."""
+# MLflow's scikit-learn autologging (mlflow/sklearn/utils.py, MLflow 3) names training scores
+# ``training_accuracy_score``, ``training_f1_score``, ``training_roc_auc`` and
+# ``training_r2_score``; the other spellings cover hand-logged metrics.
+TRAINING_METRIC_NAMES = {
+    "accuracy": ("training_accuracy_score", "training_accuracy"),
+    "roc_auc": ("training_roc_auc", "training_roc_auc_score"),
+    "f1": ("training_f1_score", "training_f1"),
+    "r2": ("training_r2_score", "training_r2"),
+}
+
+
+def holdout_leakage_warnings(
+    *, metrics: Mapping[str, float | None], logged: Mapping[str, float]
+) -> list[str]:
+    """Return warnings when a linked model's holdout scores suggest it saw the holdout rows.
+
+    The portal cannot know which rows an outside run trained on. A perfect holdout score, or
+    one well above the run's own logged training score, is the usual sign that it trained
+    on all rows, holdout included.
+    """
+    perfect = [
+        name
+        for name in (*PERFECT_SCORE_METRICS[CLASSIFICATION], *PERFECT_SCORE_METRICS[REGRESSION])
+        if metrics.get(name) is not None and float(metrics[name] or 0) >= 1.0 - 1e-12
+    ]
+    above = []
+    for name, logged_names in TRAINING_METRIC_NAMES.items():
+        holdout = metrics.get(name)
+        training = next((logged[key] for key in logged_names if key in logged), None)
+        if holdout is not None and training is not None and holdout > training + LEAKAGE_MARGIN:
+            above.append(f"{name} {holdout:.3f} against {training:.3f} logged in training")
+    warnings: list[str] = []
+    if perfect:
+        warnings.append(
+            f"The model scores a perfect {', '.join(perfect)} on the holdout, which usually "
+            "means it was trained on the holdout rows too. Retrain it without them, or link "
+            "it with a dataset version it has not seen, before trusting these metrics."
+        )
+    if above:
+        warnings.append(
+            "The model scores better on the holdout than in its own training run ("
+            f"{'; '.join(above)}), so it may have been trained on the holdout rows."
+        )
+    return warnings
 
 
 def _feature_columns(
@@ -208,7 +286,9 @@ def iteration_link(
     existing = Iteration.objects.filter(project=project, mlflow_run_id=run_id).first()
     if existing is not None:
         raise Conflict(f"MLflow run {run_id} is already iteration {existing.number}.")
+    _run_ownership_check(project, run_id)
     run = _run_get(run_id)
+    _run_experiment_check(project, run)
     columns = _feature_columns(run, dataset, feature_columns)
 
     try:
@@ -254,6 +334,10 @@ def iteration_link(
             field="mlflow_run_id",
         ) from error
 
+    leakage = holdout_leakage_warnings(metrics=evaluated.metrics, logged=run.metrics)
+    if leakage:
+        notes.extend(leakage)
+        evaluated.evaluation["leakage_warnings"] = leakage
     model_name, model_version = run.model_name, run.model_version
     if not model_version:
         model_name = mlflow_adapter.registered_model_name(project.slug)

@@ -57,6 +57,19 @@ def experiment_name(project_slug: str) -> str:
     return f"portal/{project_slug}"
 
 
+EXPERIMENT_PREFIX = "portal/"
+"""The prefix of the experiments the portal creates, one per project."""
+
+
+def experiment_name_get(*, experiment_id: str) -> str | None:
+    """Return the name of experiment ``experiment_id``, or None when there is none."""
+    client = _configure()
+    try:
+        return str(client.get_experiment(experiment_id).name)
+    except MlflowException:
+        return None
+
+
 def registered_model_name(project_slug: str) -> str:
     return f"portal-{project_slug}"
 

@@ -60,8 +60,9 @@ class VerdictSerializer(serializers.Serializer[Any]):
     minimum_verdict = serializers.ChoiceField(choices=["met", "missed", "undefined"])
 
 
+# Callers pass the verdicts as context["verdicts"], keyed by iteration id.
 class IterationSerializer(serializers.ModelSerializer[Iteration]):
-    """An iteration; pass its verdicts as ``context["verdicts"]``, keyed by iteration id."""
+    """One training run: its spec, status, metrics and each target's verdict."""
 
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     metrics = serializers.DictField(
@@ -94,8 +95,9 @@ class IterationSerializer(serializers.ModelSerializer[Iteration]):
     )
     progress = serializers.JSONField(
         read_only=True,
-        help_text='Training stage: {"stage": "loading", "fitting", "evaluating" or "logging", '
-        '"started_at", "log": ["HH:MM:SS line" in UTC]}; {} before training starts.',
+        help_text='Training stage: {"stage": "loading", "fitting", "evaluating", "logging" or '
+        '"done" (succeeded), "started_at", "log": ["HH:MM:SS line" in UTC]}; {} before '
+        "training starts. Failed and cancelled runs keep the stage they stopped in.",
     )
 
     class Meta:

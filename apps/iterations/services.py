@@ -3,8 +3,10 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
@@ -19,12 +21,21 @@ from apps.datasets.models import DatasetVersion
 from apps.iterations import mlflow_adapter
 from apps.iterations.heartbeat import heartbeat
 from apps.iterations.models import ITERATION_TRANSITIONS, Iteration, IterationStatus
-from apps.iterations.progress import STAGE_LOGGING, progress_recorder
+from apps.iterations.progress import (
+    STAGE_LOGGING,
+    cancel_checker,
+    progress_done,
+    progress_recorder,
+)
 from apps.iterations.recipes import recipe_get, recipe_params_validate
 from apps.iterations.training import (
+    CancelCheck,
     StageCallback,
+    TrainingCancelled,
     TrainingError,
     TrainingResult,
+    finite_or_none,
+    json_finite,
     search_mlflow_params,
     train,
 )
@@ -230,8 +241,10 @@ def _training_enqueue(iteration_id: int, task_id: str) -> None:
 def iteration_cancel(*, iteration: Iteration, user: User) -> Iteration:
     """Cancel a queued or running iteration.
 
-    A queued task then finds nothing to claim. A running one finishes its computation, but
-    its result is discarded because the iteration is no longer ``running``.
+    A queued task then finds nothing to claim. A running one sees the status change at its
+    next cancel check (between stages, search candidates and permutation repeats, at most a
+    second apart in reads) and stops; a step already under way, such as one model fit,
+    finishes first. Nothing is registered for a cancelled iteration.
     """
     with transaction.atomic():
         locked = Iteration.objects.select_for_update().get(pk=iteration.pk)
@@ -327,20 +340,42 @@ def iteration_run(*, iteration_id: int) -> None:
     )
     try:
         on_stage = progress_recorder(iteration_id)
+        cancel_check = cancel_checker(iteration_id)
         with heartbeat(iteration_id):
-            result = _train(iteration, on_stage=on_stage)
+            result = _train(iteration, on_stage=on_stage, cancel_check=cancel_check)
+            if cancel_check():
+                raise TrainingCancelled
             on_stage(STAGE_LOGGING, "Logging the model and metrics to MLflow.")
             logged = _log_to_mlflow(iteration, result)
         registered = _iteration_succeed(iteration_id=iteration_id, result=result, logged=logged)
+    except TrainingCancelled:
+        logger.info(
+            "iteration %s of project %s stopped training after %.1fs: no longer running",
+            iteration.number,
+            project.slug,
+            time.monotonic() - started,
+        )
+        return
+    except SoftTimeLimitExceeded:
+        logger.warning(
+            "iteration %s of project %s reached the training time limit of %ss",
+            iteration.number,
+            project.slug,
+            TRAINING_SOFT_TIME_LIMIT_S,
+        )
+        iteration_fail(iteration_id=iteration_id, reason=time_limit_reason())
+        return
     except TrainingError as error:
         logger.warning(
             "iteration %s of project %s failed: %s", iteration.number, project.slug, error
         )
         iteration_fail(iteration_id=iteration_id, reason=str(error))
         return
-    except Exception as error:
-        logger.exception("iteration %s of project %s failed", iteration.number, project.slug)
-        iteration_fail(iteration_id=iteration_id, reason=_reason_text(error))
+    except Exception:
+        logger.exception(
+            "iteration %s of project %s failed unexpectedly", iteration.number, project.slug
+        )
+        iteration_fail(iteration_id=iteration_id, reason=unexpected_failure_reason())
         return
 
     if registered is None:
@@ -356,12 +391,38 @@ def iteration_run(*, iteration_id: int) -> None:
     )
 
 
-def _reason_text(error: BaseException) -> str:
-    text = str(error).strip() or "no message"
-    return f"Training failed with {type(error).__name__}: {text}"[:STATUS_REASON_MAX_LENGTH]
+TRAINING_SOFT_TIME_LIMIT_S = 60 * 60
+"""How long one training task may run before it is stopped and its iteration fails."""
 
 
-def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
+def time_limit_reason() -> str:
+    """Return the failure reason of a run stopped at the training time limit."""
+    minutes = TRAINING_SOFT_TIME_LIMIT_S // 60
+    return (
+        f"Training took longer than the limit of {minutes} minutes and was stopped. Use "
+        "fewer rows, columns or search candidates, or a faster recipe."
+    )
+
+
+def unexpected_failure_reason() -> str:
+    """Return the failure reason shown for an error that is not a problem in the data.
+
+    The exception itself is in the worker log with the iteration and project, because its
+    text can carry database or library internals that mean nothing to the user.
+    """
+    return (
+        "Training failed because of an internal error. The details are in the worker log; "
+        "retry the iteration, and report it if it fails again."
+    )
+
+
+def _not_cancelled() -> bool:
+    return False
+
+
+def _train(
+    iteration: Iteration, *, on_stage: StageCallback, cancel_check: CancelCheck = _not_cancelled
+) -> TrainingResult:
     project = iteration.project
     dataset = iteration.dataset
     recipe = recipe_get(iteration.recipe, task_type=project.task_type)
@@ -369,6 +430,11 @@ def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
         dataset_path = dataset.file.path
     except (ValueError, NotImplementedError) as error:
         raise TrainingError(f"The dataset file is not available: {error}") from error
+    if not Path(dataset_path).is_file():
+        raise TrainingError(
+            f"The file of dataset {dataset.name} v{dataset.version} is missing from storage. "
+            "Upload the dataset again and start a new iteration on it."
+        )
     return train(
         dataset_path=dataset_path,
         dataset_format=dataset.format,
@@ -385,6 +451,7 @@ def _train(iteration: Iteration, *, on_stage: StageCallback) -> TrainingResult:
         value_true_positive=project.value_true_positive,
         datetime_columns=datetime_features(dataset),
         on_stage=on_stage,
+        cancel_check=cancel_check,
     )
 
 
@@ -470,15 +537,19 @@ def _iteration_succeed(
         locked.status_reason = " ".join(result.warnings)[:STATUS_REASON_MAX_LENGTH]
         locked.finished_at = timezone.now()
         locked.heartbeat_at = locked.finished_at
-        locked.metrics = result.metrics
-        locked.threshold = result.threshold
-        locked.expected_cost = result.expected_cost
+        # Infinity and NaN are stored as null (undefined): JSON has no such numbers.
+        locked.metrics = json_finite(result.metrics)
+        locked.threshold = finite_or_none(result.threshold)
+        locked.expected_cost = finite_or_none(result.expected_cost)
         locked.feature_columns = result.feature_columns
-        locked.holdout_sample = result.holdout_sample
-        locked.evaluation = result.evaluation
+        locked.holdout_sample = json_finite(result.holdout_sample)
+        locked.evaluation = json_finite(result.evaluation)
         # The search summary rides along in the environment JSON, next to the versions.
-        locked.environment = (
+        locked.environment = json_finite(
             {**result.environment, "search": result.search} if result.search else result.environment
+        )
+        locked.progress = progress_done(
+            locked.progress, line=f"Registered as version {logged.model_version}."
         )
         locked.mlflow_experiment_id = logged.experiment_id
         locked.mlflow_run_id = logged.run_id

@@ -88,6 +88,17 @@ def _spec_yaml_load(text: str) -> Any:
         raise InvalidInput(f"The spec file is not valid YAML: {error}.", field="file") from None
 
 
+def _spec_json_load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"The spec file is not valid JSON: {error}. A YAML spec needs a name ending "
+            "in .yaml or .yml.",
+            field="file",
+        ) from None
+
+
 def spec_from_upload(uploaded: UploadedFile[Any] | None) -> dict[str, Any]:
     """Read a spec from an uploaded file: YAML when its name ends in .yaml or .yml, else JSON."""
     if uploaded is None:
@@ -108,17 +119,15 @@ def spec_from_upload(uploaded: UploadedFile[Any] | None) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("The spec file is not UTF-8 text.", field="file") from None
-    if is_yaml:
-        spec = _spec_yaml_load(text)
-    else:
-        try:
-            spec = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidInput(
-                f"The spec file is not valid JSON: {error}. A YAML spec needs a name ending "
-                "in .yaml or .yml.",
-                field="file",
-            ) from None
+    try:
+        spec = _spec_yaml_load(text) if is_yaml else _spec_json_load(text)
+    except RecursionError:
+        # Both parsers recurse once per nesting level and overflow Python's stack near a
+        # thousand levels, which no spec comes close to.
+        raise InvalidInput(
+            f"The spec file {uploaded.name!r} is nested too deeply to be a training spec.",
+            field="file",
+        ) from None
     if not isinstance(spec, dict):
         kind = "YAML mapping" if is_yaml else "JSON object"
         raise InvalidInput(f"The spec file must contain a {kind}.", field="file")

@@ -3,13 +3,13 @@ import logging
 from celery import shared_task
 
 from apps.iterations.reaper import iterations_reap
-from apps.iterations.services import iteration_run
+from apps.iterations.services import TRAINING_SOFT_TIME_LIMIT_S, iteration_run
 
 logger = logging.getLogger(__name__)
 
 # The soft limit raises inside the task, so the iteration ends failed with a reason. The hard
-# limit, a minute later, kills a task that ignored the soft one.
-TRAINING_SOFT_TIME_LIMIT_S = 60 * 60
+# limit, a minute later, kills a task that ignored the soft one, and the reaper then fails
+# the iteration once its heartbeat goes stale.
 TRAINING_TIME_LIMIT_S = TRAINING_SOFT_TIME_LIMIT_S + 60
 
 

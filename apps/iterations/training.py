@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline
 
 from apps.datasets.ingest import MIN_TRAINING_ROWS, dataset_frame_read
 from apps.iterations.evaluation import (
+    ImportanceCancelled,
     binary_evaluation,
     decision_costs,
     feature_importance,
@@ -68,8 +69,25 @@ def _stage_ignore(stage: str, line: str) -> None:
     pass
 
 
+CancelCheck = Callable[[], bool]
+"""Returns True once the iteration has been cancelled, so that training stops early."""
+
+
+def _never_cancelled() -> bool:
+    return False
+
+
 class TrainingError(Exception):
     """A problem in the data that stops training. The message states what to change."""
+
+
+class TrainingCancelled(Exception):
+    """Raised between stages, search candidates and permutation repeats after a cancel."""
+
+
+def _cancel_raise(cancel_check: CancelCheck) -> None:
+    if cancel_check():
+        raise TrainingCancelled
 
 
 @dataclass
@@ -192,13 +210,16 @@ def train(
     dataset_detected: Mapping[str, Any] | None = None,
     datetime_columns: Sequence[str] = (),
     on_stage: StageCallback = _stage_ignore,
+    cancel_check: CancelCheck = _never_cancelled,
 ) -> TrainingResult:
     """Split, fit and evaluate. Raises TrainingError for problems in the data.
 
     ``dataset_detected`` is the encoding and dialect found at upload, so the file is read
     exactly as it was checked. ``datetime_columns`` names the feature columns that hold dates
     or timestamps, which the pipeline expands into numeric parts. ``on_stage`` is called once
-    as each of the loading, fitting and evaluating stages begins.
+    as each of the loading, fitting and evaluating stages begins. ``cancel_check`` is called
+    between stages, after each search candidate's fold and between permutation repeats, and
+    training raises TrainingCancelled as soon as it returns True.
     """
     started = time.monotonic()
     on_stage(STAGE_LOADING, "Reading the dataset file.")
@@ -212,6 +233,7 @@ def train(
         task_type=task_type,
         dataset_detected=dataset_detected,
     )
+    _cancel_raise(cancel_check)
     x_train, x_test, y_train = split.x_train, split.x_test, split.y_train
     dates = [c for c in feature_columns if c in set(datetime_columns)]
     numeric = [c for c in feature_columns if c not in dates and _is_numeric(x_train[c])]
@@ -234,13 +256,20 @@ def train(
     try:
         if search:
             pipeline, search_summary = _search_fit(
-                pipeline, x_train, y_train, search=search, task_type=task_type, seed=seed
+                pipeline,
+                x_train,
+                y_train,
+                search=search,
+                task_type=task_type,
+                seed=seed,
+                cancel_check=cancel_check,
             )
         else:
             pipeline.fit(x_train, y_train)
     except ValueError as error:
         raise TrainingError(f"The {recipe.name} model could not be fitted: {error}") from error
 
+    _cancel_raise(cancel_check)
     on_stage(STAGE_EVALUATING, f"Evaluating on {len(x_test)} holdout rows.")
     evaluated = holdout_evaluate(
         pipeline,
@@ -251,7 +280,12 @@ def train(
         cost_false_positive=cost_false_positive,
         cost_false_negative=cost_false_negative,
         value_true_positive=value_true_positive,
+        # A baseline ignores all or all but one column, so shuffling columns measures
+        # nothing, and on a wide dataset it costs minutes.
+        allow_permutation=not recipe.is_baseline,
+        cancel_check=cancel_check,
     )
+    _cancel_raise(cancel_check)
 
     sample = x_test.head(HOLDOUT_SAMPLE_ROWS)
     logger.info(
@@ -296,10 +330,14 @@ def holdout_evaluate(
     cost_false_positive: float | None = None,
     cost_false_negative: float | None = None,
     value_true_positive: float | None = None,
+    allow_permutation: bool = True,
+    cancel_check: CancelCheck = _never_cancelled,
 ) -> HoldoutEvaluation:
     """Measure a fitted model on the holdout: metrics, decision threshold and chart data.
 
     ``model`` needs ``predict``, and for classification ``predict_proba`` and ``classes_``.
+    Without ``allow_permutation``, feature importance comes only from the model itself.
+    Raises TrainingCancelled when ``cancel_check`` returns True during feature importance.
     """
     threshold: float | None = None
     expected_cost: float | None = None
@@ -314,11 +352,28 @@ def holdout_evaluate(
         )
     else:
         metrics, evaluation = _evaluate_regressor(model, x_test, y_test, seed=seed)
-    importance = feature_importance(model, x_test, y_test, seed=seed)
+    notes: list[str] = []
+    try:
+        importance = feature_importance(
+            model,
+            x_test,
+            y_test,
+            seed=seed,
+            allow_permutation=allow_permutation,
+            notes=notes,
+            cancel_check=cancel_check,
+        )
+    except ImportanceCancelled:
+        raise TrainingCancelled from None
     if importance is not None:
         evaluation["feature_importance"], evaluation["feature_importance_method"] = importance
+    if notes:
+        evaluation["feature_importance_note"] = " ".join(notes)
     return HoldoutEvaluation(
-        metrics=metrics, threshold=threshold, expected_cost=expected_cost, evaluation=evaluation
+        metrics=metrics,
+        threshold=threshold,
+        expected_cost=finite_or_none(expected_cost),
+        evaluation=evaluation,
     )
 
 
@@ -343,6 +398,7 @@ def _search_fit(
     search: Mapping[str, Any],
     task_type: str,
     seed: int,
+    cancel_check: CancelCheck = _never_cancelled,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Search the space with cross-validation on the training split only.
 
@@ -360,7 +416,12 @@ def _search_fit(
         cv = StratifiedKFold(n_splits=search["folds"], shuffle=True, random_state=seed)
     else:
         cv = KFold(n_splits=search["folds"], shuffle=True, random_state=seed)
-    scorer = _search_scorer(scoring_name, task_type=task_type, labels=y_train)
+    scorer = _CancellableScorer(
+        skm.check_scoring(
+            pipeline, scoring=_search_scorer(scoring_name, task_type=task_type, labels=y_train)
+        ),
+        cancel_check,
+    )
     searcher: GridSearchCV | RandomizedSearchCV
     if search["method"] == "grid":
         searcher = GridSearchCV(
@@ -396,6 +457,22 @@ def _search_fit(
         "best_score": finite_or_none(searcher.best_score_),
     }
     return searcher.best_estimator_, summary
+
+
+class _CancellableScorer:
+    """A scorer that checks for a cancel before scoring each candidate on each fold.
+
+    scikit-learn's searches have no hook between candidates, but they call the scorer
+    after every fit, and with ``error_score="raise"`` an exception from it stops the search.
+    """
+
+    def __init__(self, scorer: Any, cancel_check: CancelCheck) -> None:
+        self.scorer = scorer
+        self.cancel_check = cancel_check
+
+    def __call__(self, estimator: Any, x: Any, y: Any, **kwargs: Any) -> Any:
+        _cancel_raise(self.cancel_check)
+        return self.scorer(estimator, x, y, **kwargs)
 
 
 def _search_scorer(name: str, *, task_type: str, labels: "pd.Series[Any]") -> Any:
@@ -505,8 +582,10 @@ def threshold_choose(
     # np.lexsort sorts by its last key first: cost, then distance from 0.5, then the higher
     # threshold.
     best = int(np.lexsort((-candidates, np.abs(candidates - DEFAULT_THRESHOLD), costs))[0])
+    # Costs near the largest float overflow to infinity, which is stored as undefined.
     return ThresholdChoice(
-        threshold=float(candidates[best]), expected_cost=float(costs[best]) / len(y_true) * 1000
+        threshold=float(candidates[best]),
+        expected_cost=finite_or_none(float(costs[best]) / len(y_true) * 1000),
     )
 
 
@@ -635,11 +714,26 @@ def _safe(function: Any, *args: Any, **kwargs: Any) -> float | None:
 
 
 def finite_or_none(value: Any) -> float | None:
+    """Return ``value`` as a float, or None when it is missing, not a number or infinite."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def json_finite(value: Any) -> Any:
+    """Return a copy of JSON-like ``value`` with every NaN or infinite float replaced by None.
+
+    JSON has no such numbers, and the database's JSON check rejects them.
+    """
+    if isinstance(value, dict):
+        return {key: json_finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_finite(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return finite_or_none(value)
+    return value
 
 
 def json_safe(value: Any) -> Any:

@@ -23,7 +23,7 @@ from apps.iterations.forms import (
 )
 from apps.iterations.linking import iteration_link
 from apps.iterations.models import IterationStatus
-from apps.iterations.progress import PROGRESS_STAGES, progress_percent
+from apps.iterations.progress import PROGRESS_STAGES, STAGE_DONE, progress_percent
 from apps.iterations.selectors import iteration_get, iteration_verdicts
 from apps.iterations.services import iteration_cancel, iteration_retry, iteration_start
 from apps.iterations.specs import iteration_reproduce, iteration_start_from_spec, spec_from_upload
@@ -135,7 +135,7 @@ def _progress_steps(progress: dict[str, Any], *, succeeded: bool) -> list[dict[s
     """Return each training stage with its state: done, current or pending."""
     stage = progress.get("stage") if isinstance(progress, dict) else None
     current = PROGRESS_STAGES.index(stage) if stage in PROGRESS_STAGES else -1
-    if succeeded:
+    if succeeded or stage == STAGE_DONE:
         # The last recorded stage finished too once the run succeeded.
         current = len(PROGRESS_STAGES)
     steps = []

@@ -15,6 +15,14 @@ from apps.projects.services import MemberInput, MetricInput
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+ERROR_COST_MAX = 1e12
+"""The largest error cost or value accepted, in the project's unit.
+
+Training multiplies a cost by the count of errors and by 1,000 for the cost per 1,000
+decisions, so a bound far below the largest float keeps the expected cost finite.
+"""
+
+
 class PlanForm(forms.Form):
     """Expectations and error costs, shared by the project form and the framing form."""
 
@@ -30,12 +38,14 @@ class PlanForm(forms.Form):
         label="Cost of a false positive",
         required=False,
         min_value=0,
+        max_value=ERROR_COST_MAX,
         help_text="Cost of one false alarm, in the project's unit.",
     )
     cost_false_negative = forms.FloatField(
         label="Cost of a false negative",
         required=False,
         min_value=0,
+        max_value=ERROR_COST_MAX,
         help_text="Cost of one missed positive, in the project's unit.",
     )
 
@@ -116,6 +126,7 @@ class FramingForm(PlanForm):
         label="Value of a caught positive",
         required=False,
         min_value=0,
+        max_value=ERROR_COST_MAX,
         help_text="Optional: value gained by one correctly flagged positive.",
     )
     promotion_requires_framing_signoff = forms.BooleanField(

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import Role
 from apps.core.serializers import StrictSerializer
+from apps.projects.forms import ERROR_COST_MAX
 from apps.projects.framing import SUITABILITY_QUESTIONS, Readiness, readiness_verdict
 from apps.projects.health import Health, HealthReport
 from apps.projects.models import (
@@ -57,10 +58,17 @@ class ExpectationsSerializer(StrictSerializer):
     )
 
 
+def _error_cost_field() -> serializers.FloatField:
+    # The upper bound also rejects infinity, and DRF's FloatField rejects NaN.
+    return serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=ERROR_COST_MAX
+    )
+
+
 class ErrorCostsSerializer(StrictSerializer):
-    false_positive = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    false_negative = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    true_positive_value = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    false_positive = _error_cost_field()
+    false_negative = _error_cost_field()
+    true_positive_value = _error_cost_field()
 
 
 class FramingSerializer(StrictSerializer):

@@ -35,14 +35,15 @@ def test_run_records_each_stage_in_order(project, alice, cancer_dataset):
 
     iteration.refresh_from_db()
     assert iteration.status == "succeeded", iteration.status_reason
-    assert iteration.progress["stage"] == "logging"
+    assert iteration.progress["stage"] == "done"
     assert iteration.progress["started_at"]
     log = iteration.progress["log"]
-    assert len(log) == 4
+    assert len(log) == 5
     assert "Reading the dataset file." in log[0]
     assert "Fitting logistic_regression" in log[1]
     assert "Evaluating on" in log[2]
     assert "MLflow" in log[3]
+    assert f"Registered as version {iteration.model_version}." in log[4]
 
 
 def test_cancelled_run_keeps_progress_unwritten(project, alice, cancer_dataset):

@@ -209,7 +209,7 @@ def test_missing_dataset_file_ends_failed(project, alice, cancer_dataset):
 
     iteration.refresh_from_db()
     assert iteration.status == "failed"
-    assert "FileNotFoundError" in iteration.status_reason
+    assert "is missing from storage" in iteration.status_reason
 
 
 def test_cancelled_iteration_is_not_trained(project, alice, cancer_dataset):
