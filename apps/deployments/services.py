@@ -538,7 +538,7 @@ def deployment_rollback(
     with transaction.atomic():
         locked_project = Project.objects.select_for_update().get(pk=project.pk)
         current = (
-            Deployment.objects.select_for_update()
+            Deployment.objects.select_for_update(of=("self",))
             .filter(project=locked_project, environment=environment, status=DeploymentStatus.LIVE)
             .select_related("previous_live")
             .first()
