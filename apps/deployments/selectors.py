@@ -43,7 +43,7 @@ def live_deployment(*, project: Project, environment: str = PRODUCTION) -> Deplo
 def project_rollouts(*, project: Project) -> QuerySet[Rollout]:
     return (
         Rollout.objects.filter(project=project)
-        .select_related("iteration", "started_by")
+        .select_related("iteration", "started_by", "approval")
         .order_by("-created_at", "-id")
     )
 
