@@ -5,13 +5,14 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
 from apps.core.api import ProjectAPIView
 from apps.core.errors import InvalidInput
+from apps.core.parsers import JSONBodyParser
 from apps.iterations.linking import iteration_link
 from apps.iterations.models import Iteration
 from apps.iterations.selectors import (
@@ -136,7 +137,7 @@ class IterationSpecApi(ProjectAPIView):
 
 class IterationFromSpecApi(ProjectAPIView):
     actions = {"post": Action.START_ITERATION}
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [JSONBodyParser, MultiPartParser]
 
     @extend_schema(
         request={

@@ -61,3 +61,23 @@ def test_spec_page_rejects_deep_nesting(
     assert response.status_code == 200
     assert "nested too deeply" in response.context["spec_form"].errors["file"][0]
     assert not Iteration.objects.filter(project=project).exists()
+
+
+def test_spec_api_rejects_deeply_nested_json_body(
+    api_client_for: Callable[[User], APIClient],
+    project: Project,
+    dataset: DatasetVersion,
+    alice: User,
+) -> None:
+    depth = 5000
+    body = '{"version": 1, "params": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+
+    response = api_client_for(alice).post(
+        f"/api/v1/projects/{project.slug}/iterations/from-spec/",
+        data=body,
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert not Iteration.objects.filter(project=project, is_baseline=False).exists()
