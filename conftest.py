@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Role
@@ -30,6 +31,11 @@ def _isolated_storage(settings: Any, tmp_path_factory: pytest.TempPathFactory) -
     mlflow_dir = _mlflow_dir(tmp_path_factory)
     settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_dir / 'mlflow.sqlite3'}"
     settings.MLFLOW_ARTIFACT_ROOT = (mlflow_dir / "artifacts").as_uri()
+    # A fresh in-memory cache per test, so sign-in failure counts never leak between tests.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test"}
+    }
+    cache.clear()
 
 
 _MLFLOW_DIR: list[Path] = []

@@ -107,6 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 
+# The sign-in throttle counts failures here, so every web process must share one cache: files
+# under var/ on one machine, Redis (CACHE_URL=rediscache://host:6379/1) across machines.
+# NOTE: the file cache increments with a read and a write, so concurrent failures on one
+# machine may be undercounted by a few; Redis increments atomically.
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
