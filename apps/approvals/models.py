@@ -96,7 +96,8 @@ class Verdict(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
     # Leaves the request pending: the requester replies by withdrawing it or by opening a
-    # new request that supersedes it, and the decision maker can still approve it later.
+    # new request that supersedes it. It withdraws its author's earlier approval, because only
+    # each decision maker's latest verdict counts.
     REQUEST_CHANGES = "request_changes", "Request changes"
 
 

@@ -117,6 +117,31 @@ def _clean_approvers(value: Any, *, project: Project) -> list[int]:
     return sorted(set(decision_makers.values()))
 
 
+def _approvals_reachable_check(
+    *, project: Project, approvals_required: int, approver_ids: list[int]
+) -> None:
+    """Raise InvalidInput when fewer people may decide than ``approvals_required``.
+
+    The eligible decision makers are the named approvers, or every decision maker of the
+    project when none are named. A policy above that number would leave requests pending.
+    One approval is always accepted, because it is the default and a project without
+    decision makers yet gets them by adding members, not by changing its policy.
+    """
+    if approver_ids:
+        eligible = len(set(approver_ids))
+        eligible_group = "approvers named in the policy"
+    else:
+        eligible = Membership.objects.filter(project=project, role=Role.DECISION_MAKER).count()
+        eligible_group = "decision makers in this project"
+    if approvals_required > max(eligible, 1):
+        raise InvalidInput(
+            f"approvals_required is {approvals_required}, but there are only {eligible} "
+            f"{eligible_group}, so no request could ever be approved. Lower approvals_required to "
+            f"{max(eligible, 1)} or add decision makers first.",
+            field="approvals_required",
+        )
+
+
 @dataclass(frozen=True)
 class PolicyRights:
     """The policy changes a member's roles allow in one project."""
@@ -274,6 +299,16 @@ def policy_update(
                 "Only a decision maker of this project can loosen an approval policy "
                 f"({'; '.join(loosened)}). Owners and data scientists can only tighten it: "
                 "ask a decision maker to make this change."
+            )
+        if "approvals_required" in cleaned or approver_ids is not None:
+            _approvals_reachable_check(
+                project=locked,
+                approvals_required=cleaned.get("approvals_required", policy.approvals_required),
+                approver_ids=(
+                    approver_ids
+                    if approver_ids is not None
+                    else sorted(policy_approver_ids(policy))
+                ),
             )
         before = policy_snapshot(policy, project=locked)
         for field, value in cleaned.items():

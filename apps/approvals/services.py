@@ -9,8 +9,13 @@ One function, ``approval_decide``, decides every gate so the rules are the same 
 - the gate's policy sets how many decision makers must approve and who may;
 - a failing automatic check blocks approval unless the approval carries a written
   justification, which is stored on the decision and in the audit log;
+- only each decision maker's latest verdict counts, so a later rejection or request for
+  changes withdraws that person's earlier approval;
 - "request changes" keeps the request pending: the requester withdraws it or opens a new
-  request that supersedes it, and decision makers can still approve or reject it.
+  request that supersedes it, the other decision makers can still approve or reject it, and
+  the approval of the person who asked for changes no longer counts;
+- a decision maker who already approved may approve again to complete a request whose policy
+  is now met by the approvals on record, for example after the policy was loosened.
 
 Every decision locks the project row first and the request row second, so two decisions in
 one project run one after the other and see each other's effects. Approval runs the gate's
@@ -49,7 +54,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotAllowed
 from apps.core.transitions import transition_check
-from apps.deployments.models import Deployment, DeploymentStatus, RolloutMode
+from apps.deployments.models import PRODUCTION, Deployment, DeploymentStatus, RolloutMode
 from apps.deployments.services import (
     deployment_create,
     deployment_retire,
@@ -109,6 +114,49 @@ def _approver_ids_or_none(policy: ApprovalPolicy) -> set[int] | None:
     return approver_ids or None
 
 
+def _promotion_possible_check(
+    *, project: Project, iteration: Iteration, canary_share: float | None
+) -> None:
+    """Raise Conflict for a promotion that no approval could ever carry out.
+
+    Called under the project's row lock. It applies the rules that ``deployment_create`` and
+    ``rollout_start`` apply on approval, so such a request fails now instead of on approval.
+    """
+    if project.stage == Stage.RETIRED:
+        raise Conflict(
+            "This project is retired, so none of its iterations can be promoted.",
+            field="stage",
+        )
+    live = (
+        Deployment.objects.filter(
+            project=project, environment=PRODUCTION, status=DeploymentStatus.LIVE
+        )
+        .only("model_version")
+        .first()
+    )
+    is_live = live is not None and live.model_version == iteration.model_version
+    if canary_share is None:
+        if is_live:
+            raise Conflict(
+                f"Iteration {iteration.number} is already the live version, so there is "
+                "nothing to promote.",
+                field="iteration",
+            )
+        return
+    if live is None:
+        raise Conflict(
+            "A canary runs next to the live version, and no version of this project is live. "
+            "Request a full promotion instead (leave out canary_share).",
+            field="canary_share",
+        )
+    if is_live:
+        raise Conflict(
+            f"Iteration {iteration.number} is already the live version, so it cannot be its "
+            "own canary. Request a canary for another iteration.",
+            field="iteration",
+        )
+
+
 def promotion_request(
     *,
     iteration: Iteration,
@@ -161,6 +209,9 @@ def promotion_request(
         with transaction.atomic():
             # The project lock orders concurrent requests, so exactly one stays pending.
             locked = Project.objects.select_for_update().get(pk=project.pk)
+            _promotion_possible_check(
+                project=locked, iteration=iteration, canary_share=canary_share
+            )
             policy = policy_for(project=locked, gate=Gate.PROMOTION)
             pending = _pending(project=locked, gate=Gate.PROMOTION)
             if pending.filter(iteration=iteration).exists():
@@ -507,15 +558,42 @@ def _decide_locked(
     # Every decision records the checklist its decision maker saw, rejections included.
     checks: list[Check] = checks_evaluate(approval=locked, policy=policy)
     failing: list[Check] = []
+    completing = False
     if verdict == Verdict.APPROVE:
         separation_of_duties_check(approval=locked, project=project, user=user)
-        if locked.decisions.filter(decided_by=user, verdict=Verdict.APPROVE).exists():
-            raise Conflict("You already approved this request.")
+        completing = _repeat_approval_check(locked=locked, policy=policy, user=user)
         failing = [check for check in checks if check.failed]
         if failing and not justification:
             raise _blocking_checks_error(failing)
         if locked.gate == Gate.PROMOTION:
             _promotion_in_flight_check(project=project, approval=locked)
+
+    if completing:
+        # The unique index allows one approval row per person, so the repeated approval
+        # finalizes the request with the approvals already recorded and is audited instead.
+        audit_record(
+            actor=user,
+            action=f"{locked.gate}.approval_completed",
+            target=locked,
+            project=project,
+            after={
+                "approvals": _approval_count(locked),
+                "approvals_required": policy.approvals_required,
+                "checks": checks_as_data(checks),
+                "overridden_checks": [check.key for check in failing],
+            },
+            message=justification or comment,
+        )
+        _status_set(locked=locked, project=project, user=user, new_status=RequestStatus.APPROVED)
+        _effects_apply(approval=locked, project=project, user=user, comment=comment)
+        requester_notify(
+            approval=locked,
+            kind=f"{locked.gate}.{RequestStatus.APPROVED}",
+            message=_decision_message(
+                locked=locked, user=user, verdict=verdict, status=RequestStatus.APPROVED
+            ),
+        )
+        return locked, RequestStatus.APPROVED
 
     overridden = [check.key for check in failing]
     decision = Decision.objects.create(
@@ -568,12 +646,57 @@ def _decide_locked(
     return locked, new_status
 
 
+def _latest_verdicts(approval: ApprovalRequest) -> dict[int, str]:
+    """Return each decision maker's latest verdict on ``approval``, keyed by user id."""
+    latest: dict[int, str] = {}
+    # Decisions are ordered oldest first, so each later verdict replaces the earlier one.
+    for decided_by_id, verdict in approval.decisions.order_by("created_at", "id").values_list(
+        "decided_by_id", "verdict"
+    ):
+        latest[decided_by_id] = verdict
+    return latest
+
+
+def _approval_count(approval: ApprovalRequest) -> int:
+    """Count the decision makers whose latest verdict on ``approval`` is an approval."""
+    return sum(1 for verdict in _latest_verdicts(approval).values() if verdict == Verdict.APPROVE)
+
+
+def _repeat_approval_check(*, locked: ApprovalRequest, policy: ApprovalPolicy, user: User) -> bool:
+    """Return True when ``user``'s repeated approval completes the request.
+
+    A decision maker who already approved may approve again once the policy is met by the
+    approvals on record, for example after the policy was loosened. Returns False for a
+    first approval and raises Conflict when the repeated approval changes nothing.
+    """
+    latest = _latest_verdicts(locked).get(user.pk)
+    if latest == Verdict.APPROVE:
+        approvals = _approval_count(locked)
+        if approvals >= policy.approvals_required:
+            return True
+        missing = policy.approvals_required - approvals
+        raise Conflict(
+            f"You already approved this request. It has {approvals} of the "
+            f"{policy.approvals_required} approvals its policy requires, so {missing} more "
+            "decision maker(s) must approve it."
+        )
+    if locked.decisions.filter(decided_by=user, verdict=Verdict.APPROVE).exists():
+        # NOTE: the unique index "decision_one_approval_per_person" stores one approval per
+        # person, so an approval withdrawn by a later "request changes" cannot be given again.
+        raise Conflict(
+            "You asked for changes after approving this request, so your approval no longer "
+            "counts and cannot be given again on it. The requester withdraws this request or "
+            "opens a new one, which you can approve."
+        )
+    return False
+
+
 def _status_after(*, locked: ApprovalRequest, verdict: str, policy: ApprovalPolicy) -> str:
     if verdict == Verdict.REJECT:
         return RequestStatus.REJECTED
     if verdict == Verdict.REQUEST_CHANGES:
         return RequestStatus.PENDING
-    approvals = locked.decisions.filter(verdict=Verdict.APPROVE).count()
+    approvals = _approval_count(locked)
     return (
         RequestStatus.APPROVED if approvals >= policy.approvals_required else RequestStatus.PENDING
     )
@@ -640,7 +763,12 @@ def approval_reject(*, approval: ApprovalRequest, user: User, comment: str = "")
 def approval_request_changes(
     *, approval: ApprovalRequest, user: User, comment: str = ""
 ) -> ApprovalRequest:
-    """Ask the requester for changes; the request stays pending."""
+    """Ask the requester for changes to a pending request.
+
+    The request stays pending for the requester to withdraw or supersede with a new request.
+    The other decision makers can still decide it, but ``user``'s earlier approval, if any,
+    no longer counts towards the policy's ``approvals_required``.
+    """
     return approval_decide(
         approval=approval, user=user, verdict=Verdict.REQUEST_CHANGES, comment=comment
     )

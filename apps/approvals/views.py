@@ -219,6 +219,11 @@ def policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 )
             except PortalError as error:
                 messages.error(request, error.message)
+                # Show the error next to the input it is about, as well as at the top.
+                for field_name, field_errors in error.errors.items():
+                    if field_name in form.fields:
+                        for field_error in field_errors:
+                            form.add_error(field_name, field_error)
             else:
                 messages.success(request, f"Saved the {Gate(gate).label.lower()} policy.")
                 return redirect("approval-policy", slug=slug)

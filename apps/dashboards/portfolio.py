@@ -1,7 +1,8 @@
 """The portfolio: every project a user can see, summarised for stakeholders and decision makers.
 
 ``portfolio_for_user`` runs four queries whatever the number of projects, iterations or
-deployments: projects, then their metrics, iterations and production deployments prefetched.
+deployments: projects (with a subquery for an approved framing sign-off), then their metrics,
+iterations and production deployments prefetched.
 """
 
 import datetime
@@ -9,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 
+from apps.approvals.models import ApprovalRequest, Gate, RequestStatus
 from apps.dashboards.figures import (
     MilestonePoint,
     health_counts_figure,
@@ -30,33 +32,13 @@ MAX_STALLED_AFTER_DAYS = 3650
 # Stages in which the team is expected to be training models; only these can stall.
 ITERATING_STAGES = (Stage.APPROVED, Stage.IN_DEVELOPMENT)
 
-# Each funnel step counts the projects that have reached that stage or gone past it.
-FUNNEL_STEPS: tuple[tuple[str, frozenset[str]], ...] = (
-    (
-        "Framed",
-        frozenset(
-            {
-                Stage.FRAMING,
-                Stage.APPROVED,
-                Stage.IN_DEVELOPMENT,
-                Stage.IN_PRODUCTION,
-                Stage.RETIRED,
-            }
-        ),
-    ),
-    (
-        "Signed off",
-        frozenset({Stage.APPROVED, Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION, Stage.RETIRED}),
-    ),
-    ("In development", frozenset({Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION, Stage.RETIRED})),
-    ("In production", frozenset({Stage.IN_PRODUCTION, Stage.RETIRED})),
-)
-FUNNEL_PRODUCTION_STEPS = frozenset({"In development", "In production"})
-"""The funnel steps a project with a live deployment counts in, whatever its stage."""
+FUNNEL_STEPS = ("Framed", "Signed off", "In development", "In production")
+"""The funnel steps; each counts the projects that reached it, as ``funnel_reached`` judges."""
 
-SIGNED_OFF_STAGES = frozenset(
-    {Stage.APPROVED, Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION, Stage.RETIRED}
-)
+# Only a framing sign-off moves a project out of framing into these stages. A retired project
+# may have been retired from framing, so it counts as signed off only with an approved sign-off.
+SIGNED_OFF_STAGES = frozenset({Stage.APPROVED, Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION})
+DEVELOPMENT_STAGES = frozenset({Stage.IN_DEVELOPMENT, Stage.IN_PRODUCTION})
 
 
 @dataclass(frozen=True)
@@ -96,12 +78,37 @@ class PortfolioProject:
         return self.live_deployment is not None
 
     @property
-    def serving_without_signoff(self) -> bool:
-        return self.serving and self.project.stage not in SIGNED_OFF_STAGES
+    def signed_off(self) -> bool:
+        """Whether the framing was signed off: by its stage, or by an approved sign-off."""
+        return self.project.stage in SIGNED_OFF_STAGES or bool(
+            getattr(self.project, "framing_signed_off", False)
+        )
 
-    def funnel_reached(self, step: str, stages: frozenset[str]) -> bool:
-        """Whether the project counts in the funnel ``step`` reached by ``stages``."""
-        return self.project.stage in stages or (self.serving and step in FUNNEL_PRODUCTION_STEPS)
+    @property
+    def serving_without_signoff(self) -> bool:
+        return self.serving and not self.signed_off
+
+    def funnel_reached(self, step: str) -> bool:
+        """Whether the project reached the funnel ``step``, judged by what it produced.
+
+        A version that was ever live counts as in production (and so in development) whatever
+        the stage, because serving does not wait for the framing sign-off unless the policy
+        requires it. A retired project counts only for the steps it reached before retirement.
+        """
+        ever_live = self.production.reached
+        if step == "Framed":
+            return self.project.stage != Stage.REJECTED
+        if step == "Signed off":
+            return self.signed_off
+        if step == "In development":
+            return (
+                self.project.stage in DEVELOPMENT_STAGES
+                or ever_live
+                or (self.project.stage == Stage.RETIRED and self.iteration_count > 0)
+            )
+        if step == "In production":
+            return ever_live
+        raise ValueError(f"Unknown funnel step '{step}'.")
 
 
 @dataclass(frozen=True)
@@ -202,9 +209,13 @@ def _visible_projects(user: AbstractBaseUser | AnonymousUser) -> list[Project]:
     if not user.is_authenticated:
         return []
     # Membership is the only way to see a project, for staff too, as in apps.accounts.access.
+    signed_off = ApprovalRequest.objects.filter(
+        project=OuterRef("pk"), gate=Gate.FRAMING, status=RequestStatus.APPROVED
+    )
     projects = (
         Project.objects.filter(memberships__user_id=user.pk)
         .distinct()
+        .annotate(framing_signed_off=Exists(signed_off))
         .prefetch_related(
             "metrics",
             Prefetch(
@@ -297,12 +308,11 @@ def portfolio_for_user(
         for project in _visible_projects(user)
     ]
     stages = [item.project.stage for item in items]
-    # A live deployment counts as in production even while the framing waits for sign-off,
-    # so the funnel agrees with each row's production milestone. Such a project is not
+    # A version that was ever live counts as in production even while the framing waits for
+    # sign-off, so the funnel agrees with each row's production milestone. Such a project is not
     # counted as signed off, so that step can be smaller than the ones after it.
     funnel = [
-        (label, sum(1 for item in items if item.funnel_reached(label, reached)))
-        for label, reached in FUNNEL_STEPS
+        (step, sum(1 for item in items if item.funnel_reached(step))) for step in FUNNEL_STEPS
     ]
     stage_counts = [(value, label, stages.count(value)) for value, label in Stage.choices]
     # Retired and rejected projects are finished, so their health tells nothing about work ahead.

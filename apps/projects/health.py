@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils import timezone
 
 from apps.projects.models import Project, Stage, SuccessMetric, Verdict
 
@@ -53,13 +54,22 @@ def project_health(
     iteration_metrics: Sequence[Mapping[str, float | None]],
     iterations_used: int,
     today: datetime.date,
+    retired_at: datetime.datetime | None = None,
 ) -> HealthReport:
     """Judge a project from its expectations and the metrics of its succeeded iterations.
 
     ``iteration_metrics`` contains one metric dict per succeeded iteration. ``iterations_used``
     counts every iteration started (failed ones included, baselines not) against the budget.
+    A retired project is reported as retired, on ``retired_at`` when the caller knows it.
     """
-    if project.stage in (Stage.IN_PRODUCTION, Stage.RETIRED):
+    if project.stage == Stage.RETIRED:
+        # NOTE: the project stores no retirement date, and retirement is its last save in
+        # normal use, so updated_at stands for it. A later save would move that date.
+        retired_on = timezone.localdate(retired_at or project.updated_at)
+        return HealthReport(
+            Health.ON_TRACK, (f"The project was retired on {retired_on.isoformat()}.",)
+        )
+    if project.stage == Stage.IN_PRODUCTION:
         return HealthReport(Health.ON_TRACK, ("A model is in production.",))
     if project.stage == Stage.REJECTED:
         return HealthReport(Health.OFF_TRACK, ("The framing was rejected.",))

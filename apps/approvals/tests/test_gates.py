@@ -717,9 +717,12 @@ def test_canary_approval_without_live_version_is_refused_and_stays_pending(
     make_iteration: MakeIteration,
     api_client_for: ApiClientFor,
 ) -> None:
+    live = _live_deployment(project, make_iteration(1, GOOD_METRICS))
     approval = promotion_request(
-        iteration=make_iteration(1, GOOD_METRICS), user=alice, canary_share=0.2
+        iteration=make_iteration(2, GOOD_METRICS), user=alice, canary_share=0.2
     )
+    # The live version goes away between the request and the decision.
+    Deployment.objects.filter(pk=live.pk).update(status=DeploymentStatus.RETIRED)
 
     response = api_client_for(dana).post(f"/api/v1/promotions/{approval.pk}/approve/")
 

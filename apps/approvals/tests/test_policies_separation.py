@@ -119,13 +119,14 @@ def test_mixed_change_is_rejected_whole(
 
 
 def test_lowering_approvals_needs_decision_maker(project: Project, alice: User, dana: User) -> None:
+    # The project has two decision makers, so two approvals is the most a policy can require.
     policy_update(
-        project=project, gate=Gate.PROMOTION, user=alice, changes={"approvals_required": 3}
+        project=project, gate=Gate.PROMOTION, user=alice, changes={"approvals_required": 2}
     )
 
     with pytest.raises(NotAllowed):
         policy_update(
-            project=project, gate=Gate.PROMOTION, user=alice, changes={"approvals_required": 2}
+            project=project, gate=Gate.PROMOTION, user=alice, changes={"approvals_required": 1}
         )
     policy_update(
         project=project, gate=Gate.PROMOTION, user=dana, changes={"approvals_required": 1}
