@@ -59,6 +59,7 @@ from apps.deployments.services import (
     deployment_create,
     deployment_retire,
     project_deployments_retire,
+    rollout_feature_columns_check,
     rollout_start,
 )
 from apps.iterations.models import Iteration, IterationStatus
@@ -131,7 +132,7 @@ def _promotion_possible_check(
         Deployment.objects.filter(
             project=project, environment=PRODUCTION, status=DeploymentStatus.LIVE
         )
-        .only("model_version")
+        .select_related("iteration")
         .first()
     )
     is_live = live is not None and live.model_version == iteration.model_version
@@ -155,6 +156,8 @@ def _promotion_possible_check(
             "own canary. Request a canary for another iteration.",
             field="iteration",
         )
+    # A canary shares the live version's requests, so it must take the same columns.
+    rollout_feature_columns_check(candidate=iteration, live=live.iteration)
 
 
 def promotion_request(

@@ -3,6 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -59,14 +60,35 @@ def _dataset_form_submit(request: HttpRequest, project: Project) -> HttpResponse
 def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = project_get_for_user(user=request.user, slug=slug, action=Action.VIEW)
     dataset = dataset_get(project=project, dataset_id=pk)
+    columns = Paginator(_non_target(dataset.profile, dataset=dataset), COLUMNS_PER_PAGE)
+    page = columns.get_page(request.GET.get("page"))
+    schema_page = Paginator(_non_target(dataset.schema, dataset=dataset), COLUMNS_PER_PAGE)
+    target_schema = [
+        entry for entry in dataset.schema if entry.get("name") == dataset.target_column
+    ]
+    target_profile = [
+        entry for entry in dataset.profile if entry.get("name") == dataset.target_column
+    ]
     context = {
         "project": project,
         "dataset": dataset,
         "delimiter_name": DELIMITER_NAMES.get(dataset.detected.get("delimiter", ""), ""),
-        "profile": profile_display(dataset.profile),
+        # The target column leads every page, so it stays in view however wide the data is.
+        "schema": target_schema + list(schema_page.get_page(page.number).object_list),
+        "profile": profile_display(target_profile + list(page.object_list)),
+        "columns_page": page,
         "target": target_display(dataset, task_type=project.task_type),
     }
     return render(request, "datasets/dataset_detail.html", context)
+
+
+# Columns profiled on one page of a dataset: one page of a 2000-column upload stays a few
+# screens tall instead of hundreds.
+COLUMNS_PER_PAGE = 50
+
+
+def _non_target(entries: list[dict[str, Any]], *, dataset: DatasetVersion) -> list[dict[str, Any]]:
+    return [entry for entry in entries if entry.get("name") != dataset.target_column]
 
 
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}

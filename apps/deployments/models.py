@@ -136,6 +136,12 @@ class Rollout(models.Model):
     model_uri = models.CharField(max_length=500)
     model_version = models.CharField(max_length=32)
     smoke_test = models.JSONField(default=dict, blank=True)
+    shadow_failures = models.PositiveIntegerField(
+        default=0, help_text="Shadow only: rows the candidate failed to score while active."
+    )
+    shadow_failure_reason = models.TextField(
+        blank=True, help_text="Shadow only: why the latest failed rows could not be scored."
+    )
     task_id = models.CharField(max_length=64, blank=True)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"

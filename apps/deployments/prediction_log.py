@@ -203,24 +203,32 @@ def prediction_log_flush() -> int:
 
 def _shadow_jobs_run() -> None:
     from apps.deployments import serving
+    from apps.deployments.services import rollout_shadow_failures_record, shadow_failure_reason
 
+    # Rollout id to (unscored rows, latest reason), written once per flush, never per request.
+    failures: dict[int, tuple[int, str]] = {}
     while True:
         with _state_lock:
             if not _shadow_jobs:
-                return
+                break
             job = _shadow_jobs.popleft()
         try:
             scores, latency_ms = serving.shadow_score(
                 rollout_id=job.rollout_id, instances=job.instances
             )
             model_version = serving.shadow_model_version(rollout_id=job.rollout_id)
-        except Exception:
-            # A shadow must never affect serving, so its failures are logged and skipped.
+        except Exception as error:
+            # A shadow must never affect serving, so its failures are counted and skipped.
             logger.warning(
                 "shadow rollout %s could not score %s instances",
                 job.rollout_id,
                 len(job.instances),
                 exc_info=True,
+            )
+            count, _ = failures.get(job.rollout_id, (0, ""))
+            failures[job.rollout_id] = (
+                count + len(job.instances),
+                shadow_failure_reason(error),
             )
             continue
         rows = [
@@ -245,6 +253,11 @@ def _shadow_jobs_run() -> None:
         ]
         with _state_lock:
             _rows.extend(rows)
+    for rollout_id, (count, reason) in failures.items():
+        try:
+            rollout_shadow_failures_record(rollout_id=rollout_id, failures=count, reason=reason)
+        except Exception:
+            logger.warning("shadow failures of rollout %s not recorded", rollout_id, exc_info=True)
 
 
 def buffer_clear() -> None:

@@ -84,6 +84,8 @@ class RolloutSerializer(serializers.ModelSerializer[Rollout]):
             "status",
             "status_reason",
             "smoke_test",
+            "shadow_failures",
+            "shadow_failure_reason",
             "approval",
             "created_at",
             "active_at",

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.access import project_roles
@@ -27,6 +28,7 @@ from apps.core.errors import (
     NotAllowed,
     PayloadTooLarge,
     TransitionNotAllowed,
+    Unprocessable,
 )
 from apps.core.transitions import transition_check
 from apps.datasets.ingest import upload_spool
@@ -63,6 +65,8 @@ OPEN_ROLLOUT_STATUSES = (RolloutStatus.PENDING, RolloutStatus.ACTIVE)
 QUEUED_DEPLOYMENT_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING)
 # Shares arrive as percentages from the pages, so 20 % can become 0.20000000000000004.
 SHARE_TOLERANCE = 1e-9
+# Feature columns named in a message about mismatched columns; the rest are counted.
+COLUMN_SAMPLE_SIZE = 10
 
 
 def deployment_create(
@@ -669,7 +673,8 @@ def rollout_start(
                     project=locked_project,
                     user=user,
                     change=(
-                        f"A canary share of {share:g} is above the {_approved_share(approval):g} "
+                        f"A canary share of {_share_text(share)} is above the "
+                        f"{_share_text(_approved_share(approval))} "
                         f"approved in promotion request {approval.pk}, so it"
                     ),
                 )
@@ -677,13 +682,15 @@ def rollout_start(
             Deployment.objects.filter(
                 project=locked_project, environment=environment, status=DeploymentStatus.LIVE
             )
-            .only("model_version")
+            .select_related("iteration")
+            .only("model_version", "iteration__number", "iteration__feature_columns")
             .first()
         )
         if live is None:
             raise Conflict("A rollout runs next to a live version, and none is live.")
         if live.model_version == iteration.model_version:
             raise Conflict(f"Iteration {iteration.number} is already the live version.")
+        rollout_feature_columns_check(candidate=iteration, live=live.iteration)
         if Rollout.objects.filter(
             project=locked_project,
             environment=environment,
@@ -724,6 +731,43 @@ def rollout_start(
         iteration.number,
     )
     return rollout
+
+
+def rollout_feature_columns_check(*, candidate: Iteration, live: Iteration) -> None:
+    """Raise Conflict unless ``candidate`` takes the same feature columns as ``live``.
+
+    Every request is validated against the live version's columns and then sent to the
+    candidate as well, so a candidate with other columns could never score it. The order
+    of the columns does not matter because rows are sent as ``{column: value}`` objects.
+    """
+    candidate_columns = set(candidate.feature_columns or [])
+    live_columns = set(live.feature_columns or [])
+    if candidate_columns == live_columns:
+        return
+    missing = sorted(live_columns - candidate_columns)
+    extra = sorted(candidate_columns - live_columns)
+    parts = []
+    if missing:
+        parts.append(f"it lacks {_column_sample(missing)} of the live version")
+    if extra:
+        parts.append(f"it adds {_column_sample(extra)} that the live version does not take")
+    raise Conflict(
+        f"Iteration {candidate.number} cannot run next to the live iteration {live.number} "
+        f"because its feature columns differ: {' and '.join(parts)}. Every request carries "
+        "the live version's columns, so the candidate could not score them. Train the "
+        "candidate on the live version's columns, or promote it instead.",
+        field="iteration",
+    )
+
+
+def _column_sample(columns: list[str]) -> str:
+    """Name at most ``COLUMN_SAMPLE_SIZE`` columns and count the rest."""
+    shown = ", ".join(columns[:COLUMN_SAMPLE_SIZE])
+    rest = len(columns) - COLUMN_SAMPLE_SIZE
+    noun = "column" if len(columns) == 1 else "columns"
+    if rest > 0:
+        return f"{len(columns)} {noun} ({shown} and {rest} more)"
+    return f"{len(columns)} {noun} ({shown})"
 
 
 def _rollout_enqueue(rollout_id: int, task_id: str) -> None:
@@ -796,6 +840,14 @@ def _rollout_permission_check(*, user: User, project: Project) -> None:
         )
 
 
+def _share_text(share: float) -> str:
+    """Format ``share`` with every digit it has, so two shares that differ never read alike.
+
+    ``repr`` of a float is the shortest text that reads back as the same number.
+    """
+    return repr(float(share))
+
+
 def _share_clean(share: Any) -> float:
     if isinstance(share, bool) or not isinstance(share, (int, float)):
         raise InvalidInput("The canary share must be a number between 0 and 1.", field="share")
@@ -859,6 +911,37 @@ def rollout_run(*, rollout_id: int) -> None:
     logger.info("rollout %s of project %s is %s", rollout_id, rollout.project.slug, new_status)
 
 
+def rollout_shadow_failures_record(*, rollout_id: int, failures: int, reason: str) -> None:
+    """Add ``failures`` unscored rows to a shadow rollout and keep ``reason`` as the latest.
+
+    It is meant for the prediction log writer, once per flush for each shadow that failed,
+    so requests never wait on this write. An increment in the database keeps the count
+    right when several serving processes report at once. A rollout that ended in the
+    meantime still gets the count, because it describes what the shadow did while active.
+    """
+    if failures <= 0:
+        return
+    updated = Rollout.objects.filter(pk=rollout_id, mode=RolloutMode.SHADOW).update(
+        shadow_failures=F("shadow_failures") + failures,
+        shadow_failure_reason=reason[:2000],
+    )
+    if not updated:
+        logger.warning(
+            "shadow failures of rollout %s not recorded: no such shadow rollout", rollout_id
+        )
+
+
+def shadow_failure_reason(exc: Exception) -> str:
+    """Describe why a shadow model could not score a request, in plain sentences.
+
+    Unprocessable messages name rows and columns but never the values sent, so they are
+    kept. Other exception texts may repeat request values, so only their type is kept.
+    """
+    if isinstance(exc, Unprocessable):
+        return f"The candidate rejected the requests: {exc.message}"[:2000]
+    return f"The candidate raised {type(exc).__name__} while scoring the requests."
+
+
 def rollout_share_set(*, rollout: Rollout, user: User, share: Any) -> Rollout:
     """Change the fraction of requests an open canary serves.
 
@@ -887,8 +970,8 @@ def rollout_share_set(*, rollout: Rollout, user: User, share: Any) -> Rollout:
                 project=project,
                 user=user,
                 change=(
-                    f"Raising canary rollout {locked.pk} to a share of {cleaned:g}, above the "
-                    f"{approved:g} approved in its promotion,"
+                    f"Raising canary rollout {locked.pk} to a share of {_share_text(cleaned)}, "
+                    f"above the {_share_text(approved)} approved in its promotion,"
                 ),
             )
         before = locked.share

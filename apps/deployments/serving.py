@@ -43,7 +43,7 @@ from apps.deployments.serving_compiled import (
 )
 from apps.iterations import mlflow_adapter
 from apps.iterations.models import Iteration
-from apps.projects.models import Project, TaskType
+from apps.projects.models import Project, Stage, TaskType
 
 logger = logging.getLogger(__name__)
 
@@ -161,13 +161,19 @@ def _models_evict(*, keep: set[tuple[str, int]]) -> None:
         _models.pop(key, None)
 
 
+def _no_live_version_error(project: Project) -> Conflict:
+    if project.stage == Stage.RETIRED:
+        return Conflict("This project is retired, so it serves no predictions.")
+    return Conflict(
+        "This project has no live deployment. Approve a promotion and wait for it to go live."
+    )
+
+
 def served_model(*, project: Project) -> ServedModel:
     """Return the live model of ``project``; raise Conflict (409) when none is live."""
     routing = routing_get(project_id=project.pk)
     if routing.live_id is None:
-        raise Conflict(
-            "This project has no live deployment. Approve a promotion and wait for it to go live."
-        )
+        raise _no_live_version_error(project)
     return model_get(kind="deployment", object_id=routing.live_id)
 
 
@@ -316,9 +322,7 @@ def predict(*, project: Project, instances: Any) -> dict[str, Any]:
     _instances_check_shape(instances)
     routing = routing_get(project_id=project.pk)
     if routing.live_id is None:
-        raise Conflict(
-            "This project has no live deployment. Approve a promotion and wait for it to go live."
-        )
+        raise _no_live_version_error(project)
     served, variant = _served_for_request(routing)
     started = time.perf_counter()
     try:

@@ -311,7 +311,7 @@ def _batch_percent(batch: BatchJob) -> int:
 
 
 def _percent(share: float) -> str:
-    return f"{share * 100:g}%"
+    return f"{share * 100:.4g}%"
 
 
 def _redirect_back(request: HttpRequest, fallback: str, **kwargs: Any) -> HttpResponse:

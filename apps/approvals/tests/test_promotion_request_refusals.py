@@ -130,3 +130,21 @@ def test_full_promotion_of_other_iteration_is_accepted(
 
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "pending"
+
+
+def test_canary_with_other_feature_columns_is_rejected_at_request(
+    api_client_for: ApiClientFor,
+    project: Project,
+    alice: User,
+    make_iteration: MakeIteration,
+) -> None:
+    _live(project, make_iteration(1, GOOD_METRICS, feature_columns=["age", "income"]))
+    candidate = make_iteration(2, GOOD_METRICS, feature_columns=["age", "postcode"])
+
+    response = api_client_for(alice).post(
+        _promotions_url(project, candidate), {"canary_share": 0.2}, format="json"
+    )
+
+    assert response.status_code == 409
+    assert "income" in response.json()["detail"]
+    _assert_nothing_stored(project)

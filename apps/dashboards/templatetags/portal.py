@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
 from apps.approvals.selectors import inbox_for_user
@@ -97,3 +97,62 @@ def change_class(value: float | None) -> str:
     if value is None or not math.isfinite(value) or abs(value) < UNCHANGED_PERCENT:
         return "change-none"
     return "change-better" if value > 0 else "change-worse"
+
+
+@register.filter
+def share_percent(value: float | None) -> str:
+    """Format a share between 0 and 1 as a percentage with up to four significant digits."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    if not math.isfinite(value):
+        return "—"
+    return f"{value * 100:.4g}%"
+
+
+# Names a long list shows before its full content is folded away, in a spec diff cell.
+SPEC_LIST_PREVIEW = 5
+
+
+@register.simple_tag
+def spec_value(value: Any, other: Any = None) -> SafeString:
+    """Render one spec value for a diff table, summarizing a long list against ``other``.
+
+    A list longer than ``SPEC_LIST_PREVIEW`` shows its length, its first names, and the
+    names added and removed against ``other`` (when that is a list too), with the full list
+    in a collapsed ``<details>``. Other values render as code, broken anywhere when long.
+    """
+    if value is None:
+        return mark_safe('<span class="muted">not set</span>')
+    if not isinstance(value, list) or len(value) <= SPEC_LIST_PREVIEW:
+        return format_html('<code style="overflow-wrap: anywhere;">{}</code>', value)
+    parts = [
+        format_html(
+            "{} items: <code>{}</code>, …",
+            len(value),
+            ", ".join(str(item) for item in value[:SPEC_LIST_PREVIEW]),
+        )
+    ]
+    if isinstance(other, list):
+        values, others = [str(item) for item in value], {str(item) for item in other}
+        own = set(values)
+        added = [item for item in values if item not in others]
+        lacking = [str(item) for item in other if str(item) not in own]
+        parts.append(_names_summary("added", added))
+        parts.append(_names_summary("removed", lacking))
+    full = ", ".join(str(item) for item in value)
+    return format_html(
+        '<div class="spec-list">{}<details><summary>All {} items</summary>'
+        '<div style="max-height: 12rem; overflow: auto; overflow-wrap: anywhere;">'
+        "<code>{}</code></div></details></div>",
+        format_html_join(" ", "<div>{}</div>", ((part,) for part in parts)),
+        len(value),
+        full,
+    )
+
+
+def _names_summary(label: str, names: list[str]) -> SafeString:
+    if not names:
+        return format_html("0 {}", label)
+    shown = ", ".join(names[:SPEC_LIST_PREVIEW])
+    more = f", and {len(names) - SPEC_LIST_PREVIEW} more" if len(names) > SPEC_LIST_PREVIEW else ""
+    return format_html("{} {}: <code>{}</code>{}", len(names), label, shown, more)

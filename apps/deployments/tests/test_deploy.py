@@ -7,7 +7,12 @@ from apps.approvals.services import promotion_approve, promotion_request
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, NotAllowed, TransitionNotAllowed
 from apps.deployments.models import Deployment, DeploymentStatus
-from apps.deployments.services import deployment_retire, deployment_rollback, deployment_run
+from apps.deployments.services import (
+    deployment_create,
+    deployment_retire,
+    deployment_rollback,
+    deployment_run,
+)
 from apps.deployments.serving import predict
 from apps.iterations.models import Iteration
 from apps.projects.models import Project, Stage
@@ -130,9 +135,9 @@ def test_replay_mismatch_fails_and_keeps_live_version(
     sample["predictions"] = [1 - int(label) for label in sample["predictions"]]
     Iteration.objects.filter(pk=iteration.pk).update(holdout_sample=sample)
     iteration.refresh_from_db()
-    approval = promotion_request(iteration=iteration, user=alice)
-    promotion_approve(approval=approval, user=dana)
-    second = Deployment.objects.get(approval=approval)
+    # Redeploying the live iteration replays its now wrong recorded predictions; a promotion
+    # request would be refused because the iteration is already live.
+    second = deployment_create(project=project, iteration=iteration, approval=None, user=dana)
 
     deployment_run(deployment_id=second.pk)
 
@@ -186,9 +191,9 @@ def test_signature_mismatch_fails_and_keeps_live_version(
     columns = list(iteration.feature_columns)
     Iteration.objects.filter(pk=iteration.pk).update(feature_columns=list(reversed(columns)))
     iteration.refresh_from_db()
-    approval = promotion_request(iteration=iteration, user=alice)
-    promotion_approve(approval=approval, user=dana)
-    second = Deployment.objects.get(approval=approval)
+    # Redeploying the live iteration replays its now wrong recorded predictions; a promotion
+    # request would be refused because the iteration is already live.
+    second = deployment_create(project=project, iteration=iteration, approval=None, user=dana)
 
     deployment_run(deployment_id=second.pk)
 

@@ -136,6 +136,17 @@ def test_predict_without_live_deployment_conflicts(api_client_for, alice: User, 
     assert "no live deployment" in response.json()["detail"]
 
 
+def test_predict_on_retired_project_says_it_is_retired(
+    api_client_for, alice: User, project: Project
+):
+    Project.objects.filter(pk=project.pk).update(stage="retired")
+
+    response = api_client_for(alice).post(_url(project), {"instances": _rows(1)}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == "This project is retired, so it serves no predictions."
+
+
 @pytest.mark.parametrize(("persona", "status"), [("sam", 403), ("dana", 403), ("olga", 404)])
 def test_predict_requires_predict_role(
     api_client_for, project: Project, persona: str, status: int, request
