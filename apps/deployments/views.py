@@ -5,10 +5,12 @@ comes back as form errors on the deployments page. A rejected action on an exist
 comes back as a message after a redirect to the page it was posted from.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,6 +30,7 @@ from apps.deployments.forms import (
 from apps.deployments.models import (
     BatchJob,
     BatchStatus,
+    Rollout,
     RolloutMode,
     RolloutStatus,
 )
@@ -198,38 +201,50 @@ def rollout_share_view(request: HttpRequest, slug: str, rollout_id: int) -> Http
     return _redirect_back(request, "rollout-detail", slug=project.slug, rollout_id=rollout.pk)
 
 
-@login_required
-@require_POST
-def rollout_stop_view(request: HttpRequest, slug: str, rollout_id: int) -> HttpResponse:
+def _rollout_change(
+    request: HttpRequest,
+    slug: str,
+    rollout_id: int,
+    change: Callable[[Rollout, User], object],
+    success: Callable[[Rollout], str],
+) -> HttpResponse:
+    """Apply ``change`` to a rollout, report the outcome as a message and go back."""
     project = project_get_for_user(user=request.user, slug=slug, action=Action.MANAGE_ROLLOUT)
     rollout = rollout_get(project=project, rollout_id=rollout_id)
     try:
-        rollout_stop(rollout=rollout, user=authenticated_user(request))
+        change(rollout, authenticated_user(request))
     except PortalError as error:
         messages.error(request, error.message)
     else:
-        messages.success(
-            request, f"Rollout {rollout.pk} stopped; the live version answers every request."
-        )
+        messages.success(request, success(rollout))
     return _redirect_back(request, "rollout-detail", slug=project.slug, rollout_id=rollout.pk)
+
+
+@login_required
+@require_POST
+def rollout_stop_view(request: HttpRequest, slug: str, rollout_id: int) -> HttpResponse:
+    return _rollout_change(
+        request,
+        slug,
+        rollout_id,
+        lambda rollout, user: rollout_stop(rollout=rollout, user=user),
+        lambda rollout: f"Rollout {rollout.pk} stopped; the live version answers every request.",
+    )
 
 
 @login_required
 @require_POST
 def rollout_complete_view(request: HttpRequest, slug: str, rollout_id: int) -> HttpResponse:
-    project = project_get_for_user(user=request.user, slug=slug, action=Action.MANAGE_ROLLOUT)
-    rollout = rollout_get(project=project, rollout_id=rollout_id)
-    try:
-        rollout_complete(rollout=rollout, user=authenticated_user(request))
-    except PortalError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
+    return _rollout_change(
+        request,
+        slug,
+        rollout_id,
+        lambda rollout, user: rollout_complete(rollout=rollout, user=user),
+        lambda rollout: (
             f"Iteration {rollout.iteration.number} (model version {rollout.model_version}) "
-            "is now the live version.",
-        )
-    return _redirect_back(request, "rollout-detail", slug=project.slug, rollout_id=rollout.pk)
+            "is now the live version."
+        ),
+    )
 
 
 @login_required
