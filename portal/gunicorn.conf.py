@@ -21,8 +21,8 @@ wsgi_app = "portal.wsgi:application"
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
-# Two threads per process let a connection's next request be read while a prediction runs;
-# a warm prediction makes no query, so more threads would only contend for the GIL.
+# Two threads per process let a connection's next request be read while a prediction runs.
+# A warm prediction makes no query, so more threads would only contend for the GIL.
 threads = int(os.environ.get("PORTAL_WEB_THREADS", "2"))
 keepalive = int(os.environ.get("PORTAL_WEB_KEEPALIVE_SECONDS", "75"))
 # Loading the application once in the master process lets the workers share its imports;

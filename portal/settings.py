@@ -223,7 +223,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="cpu")
 # Training runs on the cpu queue. Deploying, rollouts and batch scoring have a queue of their
-# own, so an approved deployment never waits behind a long training run; a GPU queue would
+# own, so an approved deployment does not wait behind a long training run. A GPU queue would
 # get its own route too.
 CELERY_TASK_ROUTES = {
     "apps.iterations.tasks.*": {"queue": "cpu"},
@@ -268,7 +268,7 @@ PREDICT_MAX_INSTANCES = env.int("PORTAL_PREDICT_MAX_INSTANCES", default=10_000)
 # Prediction requests with a larger body get 413 before it is read. It stays below
 # DATA_UPLOAD_MAX_MEMORY_SIZE, which Django enforces as a 400.
 PREDICT_MAX_BODY_BYTES = env.int("PORTAL_PREDICT_MAX_BODY_BYTES", default=8 * 1024 * 1024)
-# Seconds a serving process reuses what it read about the live version and rollouts; a new
+# Seconds a serving process reuses what it read about the live version and rollouts. A new
 # live version, a rollback or a retirement reaches every process within this bound.
 SERVING_REFRESH_SECONDS = env.float("PORTAL_SERVING_REFRESH_SECONDS", default=2.0)
 # Seconds the predict endpoint reuses a verified token and project membership; a revoked

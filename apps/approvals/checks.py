@@ -157,8 +157,8 @@ def _baseline_check(iteration: Iteration, metrics: list[SuccessMetric]) -> Check
     label = "Non-ML baseline beaten"
     if not metrics:
         return Check("baseline", label, NOT_APPLICABLE, "The project has no model metric.")
-    # The first model metric is the headline one; a rule may match a model on a secondary
-    # metric such as recall without being the better choice.
+    # Only the first model metric is compared, because a rule may match a model on a
+    # secondary metric such as recall without being the better choice.
     primary = metrics[0]
     value = (iteration.metrics or {}).get(primary.name)
     references: list[tuple[str, float]] = []

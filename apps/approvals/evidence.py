@@ -1,4 +1,5 @@
-"""The evidence a decision maker sees next to a request: checklist, live version, spec diff, charts."""
+"""The evidence shown to a decision maker next to a request: checklist, live version, spec diff
+and charts."""
 
 from collections.abc import Sequence
 from typing import Any

@@ -170,8 +170,8 @@ def promotion_request(
     """Ask the project's decision makers to put ``iteration`` into production.
 
     With ``canary_share`` the approval starts a canary that serves that fraction of requests
-    next to the live version, instead of replacing it. When the promotion policy says so
-    (the default), the new request supersedes the project's older pending promotion
+    next to the live version, instead of replacing it. When the promotion policy sets
+    ``supersede_pending`` (the default), the new request supersedes the project's older pending promotion
     requests, so only the newest candidate is decided.
     """
     project = iteration.project
@@ -539,8 +539,8 @@ def approval_decide(
 def _decide_locked(
     *, approval: ApprovalRequest, user: User, verdict: str, comment: str, justification: str
 ) -> tuple[ApprovalRequest, str]:
-    # Project first, request second: the same order as promotion_request, so two decisions
-    # never wait on each other's locks in opposite order.
+    # Project first, request second, as in promotion_request, so two decisions do not wait
+    # on each other's locks in opposite order.
     project = Project.objects.select_for_update().get(pk=approval.project_id)
     locked = (
         ApprovalRequest.objects.select_for_update(of=("self",))

@@ -70,10 +70,10 @@ class PortfolioProject:
 
     @property
     def serving(self) -> bool:
-        """Whether a deployment of the project is live, which counts as in production.
+        """True when a deployment of the project is live, which counts as in production.
 
-        Serving does not wait for the framing sign-off unless the project's policy says so,
-        so the stage alone can lag behind (a project in framing may already serve).
+        Serving waits for the framing sign-off only when the project's policy requires it,
+        so the stage alone can lag behind: a project in framing may already serve.
         """
         return self.live_deployment is not None
 
@@ -89,7 +89,7 @@ class PortfolioProject:
         return self.serving and not self.signed_off
 
     def funnel_reached(self, step: str) -> bool:
-        """Whether the project reached the funnel ``step``, judged by what it produced.
+        """Return whether the project reached the funnel ``step``, judged by what it produced.
 
         A version that was ever live counts as in production (and so in development) whatever
         the stage, because serving does not wait for the framing sign-off unless the policy
@@ -315,7 +315,8 @@ def portfolio_for_user(
         (step, sum(1 for item in items if item.funnel_reached(step))) for step in FUNNEL_STEPS
     ]
     stage_counts = [(value, label, stages.count(value)) for value, label in Stage.choices]
-    # Retired and rejected projects are finished, so their health tells nothing about work ahead.
+    # Retired and rejected projects are finished, so their health says nothing about work
+    # ahead and they are left out of the health counts.
     active = [item for item in items if item.project.stage not in (Stage.RETIRED, Stage.REJECTED)]
     health_counts = [
         (value, label, sum(1 for item in active if item.health.status == value))

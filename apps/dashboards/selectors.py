@@ -125,7 +125,7 @@ class FramingStatus:
 
 @dataclass(frozen=True)
 class DashboardFilters:
-    """Which iterations the charts and the scorecard show; empty values mean all."""
+    """The dataset, recipe and author filters of the charts and scorecard; empty means all."""
 
     dataset: int | None = None
     recipe: str = ""
@@ -175,7 +175,7 @@ class NextDate:
 
 @dataclass(frozen=True)
 class DashboardSummary:
-    """The plain-words answer to "is this project on track?" shown at the top of its page."""
+    """The plain-words summary at the top of a project page: is the project on track?"""
 
     best: IterationRow | None
     metric_count: int

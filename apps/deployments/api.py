@@ -64,14 +64,12 @@ class DeploymentRollbackView(ProjectAPIView):
         return Response(DeploymentSerializer(restored).data, status=201)
 
 
+# The portal's hot path. The view parses the body itself, so NaN in a row reaches validation
+# and gets a 422 naming the field, and writes its JSON directly. Authentication and the
+# PREDICT check run on every request through apps.deployments.serving_access, which reuses a
+# verified result for at most SERVING_ACCESS_CACHE_SECONDS.
 class PredictView(ProjectAPIView):
-    """The online prediction endpoint, kept lean because it is the portal's hot path.
-
-    It parses the body itself (so NaN in a row reaches validation and gets a 422 naming the
-    field) and writes its JSON directly. Authentication and the PREDICT check run on every
-    request through ``apps.deployments.serving_access``, which reuses a verified answer for
-    at most ``SERVING_ACCESS_CACHE_SECONDS``.
-    """
+    """Score rows with the project's live model (or its canary)."""
 
     actions = {"post": Action.PREDICT}
     authentication_classes = [

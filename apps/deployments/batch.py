@@ -28,7 +28,7 @@ MAX_NAMED_COLUMNS = 10
 
 
 class BatchInputError(Exception):
-    """The uploaded file cannot be scored; the message says why and is shown to the user."""
+    """An uploaded file that cannot be scored, with a message for the user that gives the reason."""
 
 
 def batch_table_read(path: Path) -> pa.Table:

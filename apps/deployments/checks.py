@@ -203,7 +203,7 @@ def latency_measure(*, model: Any, iteration: Iteration, task_type: str) -> dict
     """Time single-row scoring on held-out rows; return p50, p99 and max in milliseconds.
 
     The time is the model's alone, on the worker that deploys, so it is a lower bound of what
-    a request adds; the serving benchmark measures the whole request.
+    a request adds. The serving benchmark measures the whole request.
     """
     rows = (iteration.holdout_sample or {}).get("rows") or []
     columns = list(iteration.feature_columns)

@@ -1,11 +1,11 @@
 """Buffered prediction logging and shadow scoring, off the request path.
 
-A request only appends its scores to an in-process buffer; the log rows, with their input
-hashes, are built when the buffer is written, so that work stays off the request path. A daemon thread per serving process (started
-on first use when ``PREDICTION_LOG_BACKGROUND`` is on) scores queued shadow requests and
-writes the buffer with one ``bulk_create`` every ``PREDICTION_LOG_FLUSH_SECONDS``. The buffer
-holds at most ``PREDICTION_LOG_BUFFER_MAX`` rows; past that, new rows are dropped and counted
-rather than slowing requests down.
+A request only appends its scores to an in-process buffer. The log rows and their input
+hashes are built when the buffer is written, so that work stays off the request path. A daemon
+thread per serving process (started on first use when ``PREDICTION_LOG_BACKGROUND`` is on)
+scores queued shadow requests and writes the buffer with one ``bulk_create`` every
+``PREDICTION_LOG_FLUSH_SECONDS``. The buffer contains at most ``PREDICTION_LOG_BUFFER_MAX``
+rows. Past that, new rows are dropped and counted, so requests do not slow down.
 
 NOTE: rows still buffered when a process is killed (SIGKILL, out of memory) are lost; a
 graceful stop flushes them from an ``atexit`` hook.

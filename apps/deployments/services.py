@@ -205,7 +205,8 @@ def _deployment_go_live(*, deployment_id: int, smoke_test: dict[str, Any]) -> De
     with transaction.atomic():
         # The project row lock serializes rollouts and rollbacks of one project, so two
         # deployments finishing together cannot both find no live version and both go live.
-        # Every writer takes it before any deployment row, so the locks cannot deadlock.
+        # Each service in this module that writes deployment rows takes this lock first, so
+        # two of them cannot wait on each other's locks.
         project_id = Deployment.objects.values_list("project_id", flat=True).get(pk=deployment_id)
         project = Project.objects.select_for_update().get(pk=project_id)
         deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
@@ -462,8 +463,8 @@ def project_deployments_retire(*, project: Project, user: User, reason: str) -> 
     """Take a project out of service: retire its live deployments, fail its queued ones and
     stop its open rollouts, all in one transaction.
 
-    Failing the queued deployments keeps a deploy task that runs later from putting a
-    version live again; ``reason`` names the retirement and is stored on each of them.
+    The queued deployments are failed so that a deploy task running later cannot put a
+    version live again. ``reason`` names the retirement and is stored on each of them.
     """
     with transaction.atomic():
         locked_project = Project.objects.select_for_update().get(pk=project.pk)
@@ -599,8 +600,8 @@ def deployment_rollback(
 def _live_deployment_create(*, now: datetime.datetime, **fields: Any) -> Deployment:
     """Create a deployment that is live from ``now``, as rollbacks and completed canaries do.
 
-    ``created_at`` is set on insert by the database layer, a moment after ``now``; it is
-    aligned with ``live_at`` so the row never reads as live before it existed.
+    The database layer sets ``created_at`` on insert, a moment after ``now``. It is set to
+    ``live_at`` afterwards, so the row does not read as live before it existed.
     """
     deployment = Deployment.objects.create(status=DeploymentStatus.LIVE, live_at=now, **fields)
     Deployment.objects.filter(pk=deployment.pk).update(created_at=now)
@@ -914,9 +915,9 @@ def rollout_run(*, rollout_id: int) -> None:
 def rollout_shadow_failures_record(*, rollout_id: int, failures: int, reason: str) -> None:
     """Add ``failures`` unscored rows to a shadow rollout and keep ``reason`` as the latest.
 
-    It is meant for the prediction log writer, once per flush for each shadow that failed,
-    so requests never wait on this write. An increment in the database keeps the count
-    right when several serving processes report at once. A rollout that ended in the
+    The prediction log writer calls it once per flush for each shadow that failed, off the
+    request path. The increment happens in the database, so reports from several serving
+    processes at once all count. A rollout that ended in the
     meantime still gets the count, because it describes what the shadow did while active.
     """
     if failures <= 0:

@@ -90,7 +90,7 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class Routing:
-    """What one project serves: the live deployment and the open rollout, if any."""
+    """The live deployment and the open rollout, if any, that one project serves."""
 
     live_id: int | None
     rollout_id: int | None
@@ -413,8 +413,8 @@ def _served_for_request(routing: Routing) -> tuple[ServedModel, str]:
         try:
             return model_get(kind="rollout", object_id=routing.rollout_id), PredictionVariant.CANARY
         except Exception:
-            # The candidate passed its checks on the worker; if this process still cannot
-            # load it, the live version answers rather than the request failing.
+            # The candidate passed its checks on the worker. If this process still cannot
+            # load it, the live version scores the request, so the request does not fail.
             logger.exception("canary rollout %s could not be loaded", routing.rollout_id)
     return model_get(kind="deployment", object_id=live_id), PredictionVariant.LIVE
 
@@ -503,7 +503,7 @@ def _numeric_matrix_fast(instances: list[dict[str, Any]], *, served: ServedModel
     if float in seen_types and type(None) not in seen_types and not np.isfinite(matrix).all():
         return None
     if float in seen_types and type(None) in seen_types:
-        # null and NaN both become NaN here, so only the row-by-row check tells them apart.
+        # null and NaN both become NaN here, so only the row-by-row check can separate them.
         return None
     return matrix
 

@@ -289,7 +289,7 @@ def training_run_log(
 
     ``evaluation`` is logged as one JSON artifact per part under ``evaluation/`` and
     ``environment`` as ``environment.json`` and ``portal.env.*`` tags. The caller registers
-    the model with ``model_version_register`` once it knows the iteration is still wanted,
+    the model with ``model_version_register`` after checking that the iteration is still running,
     so a cancelled iteration leaves no model version behind. The returned ``model_version``
     is empty.
     """

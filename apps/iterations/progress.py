@@ -68,7 +68,7 @@ def cancel_checker(
 
     Cancelling, or the reaper failing the run, changes the status while the worker computes.
     The check reads the status at most once per ``interval_s`` seconds, returning the last
-    answer in between, so calling it between every permutation repeat stays cheap. Once it
+    result in between, so calling it between every permutation repeat stays cheap. Once it
     returns True it returns True on every later call.
     """
     state = {"checked_at": -float("inf"), "stopped": False}

@@ -241,7 +241,7 @@ def _training_enqueue(iteration_id: int, task_id: str) -> None:
 def iteration_cancel(*, iteration: Iteration, user: User) -> Iteration:
     """Cancel a queued or running iteration.
 
-    A queued task then finds nothing to claim. A running one sees the status change at its
+    A queued task then finds nothing to claim. A running one reads the status change at its
     next cancel check (between stages, search candidates and permutation repeats, at most a
     second apart in reads) and stops; a step already under way, such as one model fit,
     finishes first. Nothing is registered for a cancelled iteration.

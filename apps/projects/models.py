@@ -13,8 +13,8 @@ class Stage(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-# Every stage but retired may go to retired: serving does not wait for the framing sign-off
-# unless the project's policy says so, and an abandoned project is retired too.
+# Every stage but retired may go to retired, because serving waits for the framing sign-off
+# only when the project's policy requires it, and an abandoned project is retired too.
 STAGE_TRANSITIONS: dict[str, frozenset[str]] = {
     Stage.FRAMING: frozenset({Stage.APPROVED, Stage.REJECTED, Stage.RETIRED}),
     # Changing the agreed targets sends a signed-off project back to framing for a new sign-off.

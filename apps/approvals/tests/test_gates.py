@@ -576,7 +576,8 @@ def test_policy_api_roles(
     assert read.status_code == read_status
     assert write.status_code == write_status
     stored = ApprovalPolicy.objects.filter(project=project, gate=Gate.PROMOTION).first()
-    assert (stored is not None and stored.approvals_required == 2) == (write_status == 200)
+    stored_required = stored.approvals_required if stored is not None else None
+    assert (stored_required == 2) == (write_status == 200)
 
 
 def test_policy_change_is_audited(
@@ -663,7 +664,7 @@ def test_inbox_api_lists_pending_requests_of_every_gate(
     assert stakeholder == []
 
 
-def test_promotion_approved_as_canary_starts_rollout_beside_live_version(
+def test_canary_approval_starts_rollout(
     project: Project,
     alice: User,
     dana: User,
@@ -690,7 +691,7 @@ def test_promotion_approved_as_canary_starts_rollout_beside_live_version(
 
 
 @pytest.mark.parametrize("share", [0, 1, 1.5, -0.2, "half"])
-def test_promotion_request_rejects_canary_share_outside_zero_and_one(
+def test_canary_share_out_of_range_rejected(
     project: Project,
     alice: User,
     make_iteration: MakeIteration,
@@ -710,7 +711,7 @@ def test_promotion_request_rejects_canary_share_outside_zero_and_one(
     assert not ApprovalRequest.objects.filter(project=project).exists()
 
 
-def test_canary_approval_without_live_version_is_refused_and_stays_pending(
+def test_canary_approval_without_live_version(
     project: Project,
     alice: User,
     dana: User,

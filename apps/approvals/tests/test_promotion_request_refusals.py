@@ -132,7 +132,7 @@ def test_full_promotion_of_other_iteration_is_accepted(
     assert response.json()["status"] == "pending"
 
 
-def test_canary_with_other_feature_columns_is_rejected_at_request(
+def test_canary_request_other_columns_rejected(
     api_client_for: ApiClientFor,
     project: Project,
     alice: User,

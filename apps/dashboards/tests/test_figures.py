@@ -249,7 +249,7 @@ def test_portfolio_figures_carry_counts() -> None:
     assert milestones["data"][1]["marker"]["symbol"] == ["circle-open"]
 
 
-def test_metric_chart_pads_x_axis_around_baselines_and_iterations():
+def test_metric_chart_pads_x_axis():
     figure = metric_trend_figure(
         title="ROC AUC",
         direction="higher",
